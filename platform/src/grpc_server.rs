@@ -1,0 +1,164 @@
+//! The gRPC server every service runs: health v1, reflection v1 and v1alpha, per-request trace
+//! spans continuing the caller's W3C context, request timeouts, a global concurrency limit,
+//! optional gRPC-Web, and the shutdown sequence NOT_SERVING → grace period → drain → exit.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use http::Request;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::Service;
+
+/// Server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Per-request timeout (milliseconds). Streams are not limited by it.
+    pub request_timeout_ms: u64,
+    /// Requests served at once across all connections.
+    pub concurrency_limit: usize,
+    /// How long NOT_SERVING is reported before the listener closes (milliseconds).
+    pub grace_period_ms: u64,
+    /// How long in-flight requests may take to finish after that (milliseconds).
+    pub drain_timeout_ms: u64,
+    /// Largest accepted message (bytes).
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { request_timeout_ms: 30_000, concurrency_limit: 1024, grace_period_ms: 0, drain_timeout_ms: 10_000, max_message_bytes: 4 * 1024 * 1024 }
+    }
+}
+
+/// Builds and runs a service's gRPC server.
+pub struct GrpcServer {
+    routes: RoutesBuilder,
+    reporter: HealthReporter,
+    names: Vec<&'static str>,
+    settings: ServerSettings,
+    grpc_web: bool,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer").field("services", &self.names).finish_non_exhaustive()
+    }
+}
+
+impl GrpcServer {
+    /// A server with health and reflection; add services with [`Self::add_service`].
+    pub fn new(settings: ServerSettings) -> Self {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health);
+        Self { routes, reporter, names: Vec::new(), settings, grpc_web: false }
+    }
+
+    /// Also accepts gRPC-Web (HTTP/1.1) requests.
+    pub fn with_grpc_web(mut self) -> Self {
+        self.grpc_web = true;
+        self
+    }
+
+    /// Adds a generated service.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: Service<Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// The health reporter (to flip a service NOT_SERVING when a dependency is down).
+    pub fn health_reporter(&self) -> HealthReporter {
+        self.reporter.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled, then reports NOT_SERVING, waits the
+    /// grace period, stops accepting, and drains in-flight requests up to the drain timeout.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(marketplace_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(marketplace_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        let (reflection_v1, reflection_v1alpha) = self.names.iter().fold((reflection_v1, reflection_v1alpha), |(a, b), name| {
+            (a.with_service_name(*name), b.with_service_name(*name))
+        });
+        let mut routes = self.routes;
+        routes.add_service(reflection_v1.with_service_name("grpc.health.v1.Health").build_v1()?);
+        routes.add_service(reflection_v1alpha.with_service_name("grpc.health.v1.Health").build_v1alpha()?);
+
+        for name in &self.names {
+            self.reporter.set_service_status(*name, ServingStatus::Serving).await;
+        }
+        self.reporter.set_service_status("", ServingStatus::Serving).await;
+
+        let settings = self.settings.clone();
+        let trace = tower_http::trace::TraceLayer::new_for_grpc().make_span_with(|request: &Request<Body>| {
+            let span = tracing::info_span!("grpc.server", rpc = %request.uri().path(), otel.kind = "server");
+            crate::propagation::set_parent_from_headers(&span, request.headers());
+            span
+        });
+        let layers = tower::ServiceBuilder::new()
+            .layer(trace)
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+            .into_inner();
+        let builder = tonic::transport::Server::builder()
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .accept_http1(self.grpc_web);
+
+        let reporter = self.reporter.clone();
+        let names = self.names.clone();
+        let stop_accepting = CancellationToken::new();
+        let stop = stop_accepting.clone();
+        let grace = Duration::from_millis(settings.grace_period_ms);
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            for name in &names {
+                reporter.set_service_status(*name, ServingStatus::NotServing).await;
+            }
+            reporter.set_service_status("", ServingStatus::NotServing).await;
+            tokio::time::sleep(grace).await;
+            stop.cancel();
+        });
+
+        let incoming = TcpListenerStream::new(listener);
+        let drain = Duration::from_millis(settings.drain_timeout_ms);
+        let stop_for_timeout = stop_accepting.clone();
+        let serve = async {
+            if self.grpc_web {
+                builder
+                    .layer(layers)
+                    .layer(tonic_web::GrpcWebLayer::new())
+                    .add_routes(routes.routes())
+                    .serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned())
+                    .await
+            } else {
+                builder.layer(layers).add_routes(routes.routes()).serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned()).await
+            }
+        };
+        tokio::select! {
+            result = serve => result?,
+            _ = async { stop_for_timeout.cancelled().await; tokio::time::sleep(drain).await } => {
+                tracing::warn!("drain timeout reached; closing remaining connections");
+            }
+        }
+        Ok(())
+    }
+}

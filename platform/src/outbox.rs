@@ -1,0 +1,244 @@
+//! Transactional outbox: a state change and the events it causes commit in one transaction;
+//! the [`Relay`] publishes committed rows to the bus and marks them published only after the
+//! bus acknowledged them. A crash at any moment loses nothing; a re-publish after a crash is
+//! de-duplicated by the bus (`Nats-Msg-Id` = event id) and by consumers' inboxes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketplace_proto::events::v1::{Envelope, envelope::Payload};
+use prost::Message;
+use sqlx::{AnyConnection, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{OutgoingEvent, SharedBus};
+use crate::clock::{SharedClock, to_micros, to_timestamp};
+use crate::db::{Backend, Database};
+
+/// Subject of an event: `marketplace.<source>.<type>`.
+pub fn subject(source: &str, event_type: &str) -> String {
+    format!("marketplace.{source}.{event_type}")
+}
+
+/// Builds an envelope stamped with a new UUIDv7, the time and the current trace context.
+pub fn envelope(source: &str, reseller_id: &str, customer_id: &str, payload: Payload, clock: &SharedClock) -> Envelope {
+    let (traceparent, tracestate) = crate::propagation::current_traceparent();
+    Envelope {
+        id: crate::ids::new_id(),
+        r#type: event_type(&payload).to_string(),
+        source: source.to_string(),
+        occur_time: Some(to_timestamp(clock.now())),
+        reseller_id: reseller_id.to_string(),
+        customer_id: customer_id.to_string(),
+        traceparent,
+        tracestate,
+        payload: Some(payload),
+    }
+}
+
+/// The event type name of a payload (last subject token).
+pub fn event_type(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::OrderSubmitted(_) => "order_submitted",
+        Payload::OrderStatusChanged(_) => "order_status_changed",
+        Payload::OrderItemStatusChanged(_) => "order_item_status_changed",
+        Payload::FulfilmentRequested(_) => "fulfilment_requested",
+        Payload::FulfilmentCancelRequested(_) => "fulfilment_cancel_requested",
+        Payload::FulfilmentProgressed(_) => "fulfilment_progressed",
+        Payload::FulfilmentSucceeded(_) => "fulfilment_succeeded",
+        Payload::FulfilmentInquiring(_) => "fulfilment_inquiring",
+        Payload::FulfilmentFailed(_) => "fulfilment_failed",
+        Payload::SubscriptionStatusChanged(_) => "subscription_status_changed",
+        Payload::SubscriptionActivated(_) => "subscription_activated",
+        Payload::SubscriptionReminder(_) => "subscription_reminder",
+        Payload::ResellerProfileChanged(_) => "reseller_profile_changed",
+    }
+}
+
+/// Handle that producers use to append events and wake the relay.
+#[derive(Debug, Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    /// A new handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an event inside the caller's transaction.
+    pub async fn append(&self, conn: &mut AnyConnection, envelope: &Envelope, now_micros: i64) -> Result<(), sqlx::Error> {
+        let mut headers = Vec::new();
+        if !envelope.traceparent.is_empty() {
+            headers.push(("traceparent".to_string(), envelope.traceparent.clone()));
+        }
+        if !envelope.tracestate.is_empty() {
+            headers.push(("tracestate".to_string(), envelope.tracestate.clone()));
+        }
+        sqlx::query("INSERT INTO outbox (id, subject, headers, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(envelope.id.clone())
+            .bind(subject(&envelope.source, &envelope.r#type))
+            .bind(serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into()))
+            .bind(envelope.encode_to_vec())
+            .bind(now_micros)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Wakes the relay; call after the transaction committed.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Rows per batch.
+    pub batch_size: i64,
+    /// Poll interval when not woken (other replicas' rows, retries after bus errors).
+    pub poll_interval: Duration,
+    /// How long published rows are kept.
+    pub retention: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self { batch_size: 100, poll_interval: Duration::from_millis(500), retention: Duration::from_secs(24 * 3600) }
+    }
+}
+
+/// Publishes committed outbox rows to the bus.
+#[derive(Clone)]
+pub struct Relay {
+    db: Database,
+    bus: SharedBus,
+    outbox: Outbox,
+    clock: SharedClock,
+    settings: RelaySettings,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// A relay for one service's outbox.
+    pub fn new(db: Database, bus: SharedBus, outbox: Outbox, clock: SharedClock, settings: RelaySettings) -> Self {
+        Self { db, bus, outbox, clock, settings }
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_cleanup = std::time::Instant::now();
+        loop {
+            let published = match self.publish_batch().await {
+                Ok(n) => n,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox relay batch failed; retrying");
+                    0
+                }
+            };
+            if last_cleanup.elapsed() > Duration::from_secs(60) {
+                last_cleanup = std::time::Instant::now();
+                if let Err(error) = self.cleanup().await {
+                    tracing::warn!(%error, "outbox cleanup failed");
+                }
+            }
+            if published as i64 >= self.settings.batch_size {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.outbox.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Publishes one batch; returns how many rows were published.
+    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let select = format!(
+            "SELECT seq, id, subject, headers, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1{}",
+            self.db.skip_locked()
+        );
+        match self.db.backend() {
+            Backend::Postgres => {
+                let mut tx = self.db.pool().begin().await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(self.settings.batch_size).fetch_all(&mut *tx).await?;
+                let done = self.publish_rows(&rows).await;
+                self.mark_published(&mut tx, &done).await?;
+                tx.commit().await?;
+                Ok(done.len())
+            }
+            Backend::Sqlite => {
+                // One relay per embedded process: no row locking needed, and no transaction is
+                // held while consumers (which may share this process) handle the events.
+                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(self.settings.batch_size).fetch_all(self.db.pool()).await?;
+                let done = self.publish_rows(&rows).await;
+                let mut conn = self.db.pool().acquire().await?;
+                self.mark_published(&mut conn, &done).await?;
+                Ok(done.len())
+            }
+        }
+    }
+
+    async fn publish_rows(&self, rows: &[sqlx::any::AnyRow]) -> Vec<i64> {
+        let mut done = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.get("seq");
+            let headers: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>("headers")).unwrap_or_default();
+            let payload: Vec<u8> = row.get("payload");
+            let event = OutgoingEvent { id: row.get("id"), subject: row.get("subject"), headers, payload: payload.into() };
+            let id = event.id.clone();
+            match self.bus.publish(event).await {
+                Ok(()) => done.push(seq),
+                Err(error) if !error.is_transient() => {
+                    // The bus will never take this event (e.g. an invalid subject): mark it
+                    // handled so it cannot block the outbox, and keep it visible in the logs.
+                    tracing::error!(%error, event_id = %id, "event rejected by the bus; dropped from the outbox");
+                    done.push(seq);
+                }
+                Err(error) => {
+                    // Keep order: stop at the first failure; the row stays and is retried.
+                    tracing::warn!(%error, event_id = %id, "publish failed; will retry");
+                    break;
+                }
+            }
+        }
+        done
+    }
+
+    async fn mark_published(&self, conn: &mut AnyConnection, seqs: &[i64]) -> Result<(), sqlx::Error> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // Safe: the list holds only integers read from the table.
+        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE outbox SET published_at = $1 WHERE seq IN ({list})")))
+            .bind(to_micros(self.clock.now()))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn cleanup(&self) -> Result<(), sqlx::Error> {
+        let cutoff = to_micros(self.clock.now()) - self.settings.retention.as_micros() as i64;
+        sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+            .bind(cutoff)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Rows not yet published (backlog).
+    pub async fn backlog(&self) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL").fetch_one(self.db.pool()).await?;
+        Ok(row.get("n"))
+    }
+}

@@ -1,0 +1,160 @@
+//! Configuration of the `marketplace` binary: compiled-in defaults (`config/defaults.toml`) →
+//! optional TOML file → `MARKETPLACE_*` environment variables (`__` separates nested keys).
+//!
+//! Each component's section is kept as a JSON value and deserialized into that component's own
+//! `Settings` type after the runtime facts (peer addresses chosen at start-up) are filled in, so
+//! a component's settings are documented and validated by the component itself.
+
+use std::path::Path;
+
+use marketplace_platform::config::{ConfigError, Secret};
+use marketplace_platform::telemetry::TelemetrySettings;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The compiled-in defaults.
+pub const DEFAULTS: &str = include_str!("../config/defaults.toml");
+
+/// Environment variable prefix.
+pub const ENV_PREFIX: &str = "MARKETPLACE_";
+
+/// What this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything in one process (embedded default).
+    All,
+    /// The catalog service.
+    Catalog,
+    /// The ordering service.
+    Ordering,
+    /// The provisioning adapter service.
+    Provisioning,
+    /// The notification service.
+    Notification,
+    /// The API gateway.
+    Gateway,
+    /// The Autodesk and Microsoft sandbox simulators.
+    VendorSim,
+}
+
+impl Role {
+    /// Parses a role name given on the command line.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
+            ConfigError(format!(
+                "setting `role` must be one of all, catalog, ordering, provisioning, notification, gateway, vendor-sim (got {s:?})"
+            ))
+        })
+    }
+}
+
+/// Shared authentication keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthConfig {
+    /// Key signing the forwarded caller identity; empty = random (single process only).
+    pub internal_key: Secret,
+    /// Key signing page tokens; empty = random.
+    pub page_token_key: Secret,
+}
+
+/// Event bus selection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusConfig {
+    /// `memory` or a NATS URL.
+    pub url: String,
+    /// JetStream stream name prefix.
+    pub stream_prefix: String,
+    /// Subject prefix (isolates environments sharing a NATS server).
+    pub subject_prefix: String,
+}
+
+/// Sandbox vendor simulators.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VendorSimConfig {
+    /// Run them (role `all`).
+    pub enabled: bool,
+    /// Autodesk simulator address.
+    pub autodesk_listen: String,
+    /// Microsoft Partner Center simulator address.
+    pub microsoft_listen: String,
+    /// Simulated provisioning time.
+    pub provisioning_delay_ms: u64,
+}
+
+/// Sandbox SMTP server.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SandboxSmtpConfig {
+    /// Run it when no SMTP url is configured (role `all`).
+    pub enabled: bool,
+    /// Address.
+    pub listen: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// What to run.
+    pub role: Role,
+    /// Logs and traces.
+    pub telemetry: TelemetrySettings,
+    /// Keys.
+    pub auth: AuthConfig,
+    /// Bus.
+    pub bus: BusConfig,
+    /// Gateway section (see `gateway::Settings`, plus `listen_http`, `listen_grpc`).
+    pub gateway: Value,
+    /// Catalog section (see `catalog::Settings`, plus `listen`, `url`).
+    pub catalog: Value,
+    /// Ordering section (see `ordering::Settings`, plus `listen`, `url`).
+    pub ordering: Value,
+    /// Provisioning section (see `provisioning::Settings`, plus `listen`, `url`).
+    pub provisioning: Value,
+    /// Notification section (see `notification::Settings`, plus `listen`, `url`).
+    pub notification: Value,
+    /// Vendor simulators.
+    pub vendor_sim: VendorSimConfig,
+    /// Sandbox SMTP.
+    pub sandbox_smtp: SandboxSmtpConfig,
+}
+
+impl Config {
+    /// Loads defaults → file → environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        marketplace_platform::config::load(DEFAULTS, file, ENV_PREFIX)
+    }
+}
+
+/// Reads a string key of a component section.
+pub fn str_key<'a>(section: &'a Value, key: &str) -> &'a str {
+    section.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Sets `path` (dot-separated) in a section, creating objects on the way.
+pub fn set_key(section: &mut Value, path: &str, value: Value) {
+    let mut current = section;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if !current.is_object() {
+            *current = Value::Object(Default::default());
+        }
+        let map = current.as_object_mut().expect("object ensured above");
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        current = map.entry(part.to_string()).or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
+/// Deserializes a component section into its `Settings`, naming the section on error.
+pub fn component_settings<T: DeserializeOwned>(name: &str, section: &Value) -> Result<T, ConfigError> {
+    let mut section = section.clone();
+    if let Some(map) = section.as_object_mut() {
+        for key in ["listen", "url", "listen_http", "listen_grpc"] {
+            map.remove(key);
+        }
+    }
+    marketplace_platform::config::from_value(name, &section)
+}

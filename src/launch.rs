@@ -1,0 +1,260 @@
+//! Starting components. Every component is built first (database, migrations, consumer
+//! subscriptions) and only then run (relays, workers, servers), so the in-process bus never
+//! publishes before its subscribers exist.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use marketplace_platform::bus::{InProcessBus, NatsBus, NatsBusOptions, SharedBus};
+use marketplace_platform::clock::{SharedClock, SystemClock};
+use marketplace_platform::config::ConfigError;
+use marketplace_platform::identity::IdentityKey;
+use marketplace_platform::paging::PageTokens;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Role, component_settings, set_key, str_key};
+
+/// A started marketplace (or single component).
+#[derive(Debug)]
+pub struct Running {
+    /// Gateway REST address (when the gateway runs here).
+    pub gateway_http: Option<SocketAddr>,
+    /// Gateway gRPC address (when the gateway runs here).
+    pub gateway_grpc: Option<SocketAddr>,
+    /// The sandbox vendors (when they run here).
+    pub vendor_sim: Option<vendor_sim::VendorSim>,
+    /// Addresses of the sandbox vendors: (Autodesk, Microsoft).
+    pub vendor_addrs: Option<(SocketAddr, SocketAddr)>,
+    /// The sandbox SMTP server (when it runs here).
+    pub smtp: Option<notification::sandbox_smtp::SmtpSink>,
+    /// gRPC addresses of the services started here, by name.
+    pub services: Vec<(&'static str, SocketAddr)>,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    shutdown: CancellationToken,
+}
+
+impl Running {
+    /// Waits until every component stopped (after the shutdown token was cancelled) and
+    /// reports the first failure. A component failing on its own cancels the others.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let (name, result) = joined.unwrap_or(("task", Err(anyhow::anyhow!("component task panicked"))));
+            if let Err(error) = result {
+                tracing::error!(component = name, error = %format!("{error:#}"), "component failed");
+                first_error.get_or_insert(error.context(format!("{name} failed")));
+                self.shutdown.cancel();
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Cancels and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+struct Shared {
+    identity: IdentityKey,
+    page_tokens: PageTokens,
+    clock: SharedClock,
+}
+
+async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
+}
+
+fn http_url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+async fn make_bus(config: &Config, shared_memory: &Option<SharedBus>) -> anyhow::Result<SharedBus> {
+    if config.bus.url == "memory" {
+        return shared_memory.clone().ok_or_else(|| {
+            ConfigError("setting `bus.url` = memory works only with role = all (one process)".into()).into()
+        });
+    }
+    if !config.bus.url.starts_with("nats://") && !config.bus.url.starts_with("tls://") {
+        return Err(ConfigError(format!("setting `bus.url` must be `memory` or a nats:// URL (got {:?})", config.bus.url)).into());
+    }
+    let options = NatsBusOptions {
+        stream_prefix: config.bus.stream_prefix.clone(),
+        subject_prefix: config.bus.subject_prefix.clone(),
+        ..NatsBusOptions::default()
+    };
+    let bus = NatsBus::connect(&config.bus.url, options).await.with_context(|| format!("cannot connect to NATS at {}", config.bus.url))?;
+    Ok(Arc::new(bus))
+}
+
+fn shared_keys(config: &Config) -> anyhow::Result<Shared> {
+    let identity = if config.auth.internal_key.is_empty() {
+        if config.role != Role::All {
+            return Err(ConfigError("setting `auth.internal_key` is required when components run in separate processes".into()).into());
+        }
+        IdentityKey::random()
+    } else {
+        IdentityKey::new(config.auth.internal_key.expose().as_bytes())?
+    };
+    let page_tokens = if config.auth.page_token_key.is_empty() {
+        PageTokens::random()
+    } else {
+        PageTokens::new(config.auth.page_token_key.expose().as_bytes())
+    };
+    Ok(Shared { identity, page_tokens, clock: Arc::new(SystemClock) })
+}
+
+/// Starts what `config.role` asks for and returns once everything is serving.
+pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let shared = shared_keys(&config)?;
+    let all = config.role == Role::All;
+    let runs = |role: Role| all || config.role == role;
+    let memory_bus: Option<SharedBus> = all.then(|| Arc::new(InProcessBus::new()) as SharedBus);
+    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let mut services = Vec::new();
+
+    // Sandbox vendors.
+    let (vendor_sim, vendor_addrs) = if runs(Role::VendorSim) && (config.vendor_sim.enabled || config.role == Role::VendorSim) {
+        let sim = vendor_sim::VendorSim::new(vendor_sim::SimConfig {
+            provisioning_delay: Duration::from_millis(config.vendor_sim.provisioning_delay_ms),
+            ..vendor_sim::SimConfig::default()
+        });
+        let autodesk = bind(&config.vendor_sim.autodesk_listen, "autodesk simulator").await?;
+        let microsoft = bind(&config.vendor_sim.microsoft_listen, "microsoft simulator").await?;
+        let addrs = (autodesk.local_addr()?, microsoft.local_addr()?);
+        set_key(&mut config.provisioning, "autodesk.base_url", json!(http_url(addrs.0)));
+        set_key(&mut config.provisioning, "microsoft.base_url", json!(http_url(addrs.1)));
+        let serving = sim.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("vendor-sim", serving.serve(autodesk, microsoft, token).await.map_err(Into::into)) });
+        (Some(sim), Some(addrs))
+    } else {
+        (None, None)
+    };
+
+    // Sandbox SMTP server, when the notification service runs here and has no SMTP server.
+    let smtp = if runs(Role::Notification) && config.sandbox_smtp.enabled && str_key(&config.notification["smtp"], "url").is_empty() {
+        let listener = bind(&config.sandbox_smtp.listen, "sandbox smtp").await?;
+        let addr = listener.local_addr()?;
+        let sink = notification::sandbox_smtp::SmtpSink::start(listener, shutdown.clone());
+        set_key(&mut config.notification, "smtp.url", json!(format!("smtp://{addr}")));
+        Some(sink)
+    } else {
+        None
+    };
+
+    // Bind every service listener first, so peers know each other's addresses.
+    let mut listeners = Vec::new();
+    for (role, name) in [(Role::Catalog, "catalog"), (Role::Ordering, "ordering"), (Role::Provisioning, "provisioning"), (Role::Notification, "notification")] {
+        if runs(role) {
+            let section = section_mut(&mut config, name);
+            let listener = bind(str_key(section, "listen"), name).await?;
+            let addr = listener.local_addr()?;
+            set_key(section, "url", json!(http_url(addr)));
+            services.push((name, addr));
+            listeners.push((name, listener));
+        }
+    }
+    let catalog_url = str_key(&config.catalog, "url").to_string();
+    let ordering_url = str_key(&config.ordering, "url").to_string();
+    let provisioning_url = str_key(&config.provisioning, "url").to_string();
+    let notification_url = str_key(&config.notification, "url").to_string();
+    set_key(&mut config.ordering, "catalog_url", json!(catalog_url));
+    for (key, url) in [("catalog_url", &catalog_url), ("ordering_url", &ordering_url), ("provisioning_url", &provisioning_url), ("notification_url", &notification_url)] {
+        set_key(&mut config.gateway, key, json!(url));
+    }
+
+    // Build (migrate, seed, subscribe) every component before any of them runs.
+    let mut runners: Vec<(&'static str, TcpListener, Runner)> = Vec::new();
+    for (name, listener) in listeners {
+        let bus = make_bus(&config, &memory_bus).await?;
+        let runner = build_service(name, &config, &shared, bus).await.with_context(|| format!("cannot start {name}"))?;
+        runners.push((name, listener, runner));
+    }
+    let mut gateway_addrs = (None, None);
+    let mut gateway_app = None;
+    if runs(Role::Gateway) {
+        let http = bind(str_key(&config.gateway, "listen_http"), "gateway http").await?;
+        let grpc = bind(str_key(&config.gateway, "listen_grpc"), "gateway grpc").await?;
+        gateway_addrs = (Some(http.local_addr()?), Some(grpc.local_addr()?));
+        let settings: gateway::Settings = component_settings("gateway", &config.gateway)?;
+        let deps = gateway::Dependencies { identity: shared.identity.clone(), clock: shared.clock.clone(), page_tokens: shared.page_tokens.clone() };
+        let app = gateway::App::build(settings, deps).await.context("cannot start gateway")?;
+        gateway_app = Some((app, http, grpc));
+    }
+
+    for (name, listener, runner) in runners {
+        let token = shutdown.clone();
+        tasks.spawn(async move { (name, runner.run(listener, token).await) });
+    }
+    if let Some((app, http, grpc)) = gateway_app {
+        let token = shutdown.clone();
+        tasks.spawn(async move { ("gateway", app.run(http, grpc, token).await) });
+    }
+
+    Ok(Running {
+        gateway_http: gateway_addrs.0,
+        gateway_grpc: gateway_addrs.1,
+        vendor_sim,
+        vendor_addrs,
+        smtp,
+        services,
+        tasks,
+        shutdown,
+    })
+}
+
+fn section_mut<'a>(config: &'a mut Config, name: &str) -> &'a mut Value {
+    match name {
+        "catalog" => &mut config.catalog,
+        "ordering" => &mut config.ordering,
+        "provisioning" => &mut config.provisioning,
+        _ => &mut config.notification,
+    }
+}
+
+enum Runner {
+    Catalog(catalog::App),
+    Ordering(ordering::App),
+    Provisioning(provisioning::App),
+    Notification(notification::App),
+}
+
+impl Runner {
+    async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        match self {
+            Self::Catalog(app) => app.run(listener, shutdown).await,
+            Self::Ordering(app) => app.run(listener, shutdown).await,
+            Self::Provisioning(app) => app.run(listener, shutdown).await,
+            Self::Notification(app) => app.run(listener, shutdown).await,
+        }
+    }
+}
+
+async fn build_service(name: &str, config: &Config, shared: &Shared, bus: SharedBus) -> anyhow::Result<Runner> {
+    let identity = shared.identity.clone();
+    let clock = shared.clock.clone();
+    let page_tokens = shared.page_tokens.clone();
+    Ok(match name {
+        "catalog" => Runner::Catalog(
+            catalog::App::build(component_settings("catalog", &config.catalog)?, catalog::Dependencies { bus, identity, clock, page_tokens }).await?,
+        ),
+        "ordering" => Runner::Ordering(
+            ordering::App::build(component_settings("ordering", &config.ordering)?, ordering::Dependencies { bus, identity, clock, page_tokens }).await?,
+        ),
+        "provisioning" => Runner::Provisioning(
+            provisioning::App::build(component_settings("provisioning", &config.provisioning)?, provisioning::Dependencies { bus, identity, clock, page_tokens })
+                .await?,
+        ),
+        _ => Runner::Notification(
+            notification::App::build(component_settings("notification", &config.notification)?, notification::Dependencies { bus, identity, clock, page_tokens })
+                .await?,
+        ),
+    })
+}

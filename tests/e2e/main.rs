@@ -1,0 +1,6 @@
+//! End-to-end tests of the whole marketplace through the gateway, in both modes:
+//! embedded (one process, SQLite, in-process bus) and distributed (every service with its own
+//! listener and PostgreSQL database, NATS JetStream between them).
+
+mod harness;
+mod order_flow;
