@@ -117,6 +117,10 @@ pub struct Config {
     pub vendor_sim: VendorSimConfig,
     /// Sandbox SMTP.
     pub sandbox_smtp: SandboxSmtpConfig,
+    /// Only run the database migrations (and demo seeding, when enabled) of the selected
+    /// component(s), then exit (`--migrate-only`; used by the Kubernetes migration Jobs).
+    #[serde(default)]
+    pub migrate_only: bool,
 }
 
 impl Config {

@@ -114,7 +114,8 @@ fn shared_keys(config: &Config) -> anyhow::Result<Shared> {
 pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let shared = shared_keys(&config)?;
     let all = config.role == Role::All;
-    let runs = |role: Role| all || config.role == role;
+    let selected = config.role;
+    let runs = |role: Role| all || selected == role;
     let memory_bus: Option<SharedBus> = all.then(|| Arc::new(InProcessBus::new()) as SharedBus);
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut services = Vec::new();
@@ -142,7 +143,13 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let smtp = if runs(Role::Notification) && config.sandbox_smtp.enabled && str_key(&config.notification["smtp"], "url").is_empty() {
         let listener = bind(&config.sandbox_smtp.listen, "sandbox smtp").await?;
         let addr = listener.local_addr()?;
-        let sink = notification::sandbox_smtp::SmtpSink::start(listener, shutdown.clone());
+        let sink = notification::sandbox_smtp::SmtpSink::start(listener);
+        let stopper = sink.clone();
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            stopper.stop();
+        });
         set_key(&mut config.notification, "smtp.url", json!(format!("smtp://{addr}")));
         Some(sink)
     } else {
@@ -189,6 +196,11 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         gateway_app = Some((app, http, grpc));
     }
 
+    if config.migrate_only {
+        tracing::info!(components = ?runners.iter().map(|(name, _, _)| *name).collect::<Vec<_>>(), gateway = gateway_app.is_some(), "migrations applied");
+        shutdown.cancel();
+        return Ok(Running { gateway_http: None, gateway_grpc: None, vendor_sim, vendor_addrs, smtp, services, tasks, shutdown });
+    }
     for (name, listener, runner) in runners {
         let token = shutdown.clone();
         tasks.spawn(async move { (name, runner.run(listener, token).await) });

@@ -2,7 +2,7 @@
 //! `./data` with sandbox vendors and an in-process bus. `marketplace <role>` runs one component
 //! for the distributed deployment, configured by `MARKETPLACE_*` environment variables.
 //!
-//! Usage: `marketplace [all|catalog|ordering|provisioning|notification|gateway|vendor-sim] [--config FILE]`
+//! Usage: `marketplace [all|catalog|ordering|provisioning|notification|gateway|vendor-sim] [--config FILE] [--migrate-only]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,25 +10,34 @@ use std::process::ExitCode;
 use marketplace::{Config, Role};
 use tokio_util::sync::CancellationToken;
 
-fn parse_args() -> Result<(Option<Role>, Option<PathBuf>), String> {
+/// Command-line arguments.
+struct Args {
+    role: Option<Role>,
+    file: Option<PathBuf>,
+    migrate_only: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut role = None;
+    let mut migrate_only = false;
     let mut file = std::env::var_os("MARKETPLACE_CONFIG").map(PathBuf::from);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => file = Some(args.next().ok_or("--config needs a file")?.into()),
+            "--migrate-only" => migrate_only = true,
             "-h" | "--help" => {
-                return Err("usage: marketplace [all|catalog|ordering|provisioning|notification|gateway|vendor-sim] [--config FILE]".into());
+                return Err("usage: marketplace [all|catalog|ordering|provisioning|notification|gateway|vendor-sim] [--config FILE] [--migrate-only]".into());
             }
             other => role = Some(Role::parse(other).map_err(|e| e.to_string())?),
         }
     }
-    Ok((role, file))
+    Ok(Args { role, file, migrate_only })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (role, file) = match parse_args() {
+    let Args { role, file, migrate_only } = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("{message}");
@@ -45,6 +54,7 @@ async fn main() -> ExitCode {
     if let Some(role) = role {
         config.role = role;
     }
+    config.migrate_only |= migrate_only;
     let _telemetry = match marketplace_platform::telemetry::init(&config.telemetry) {
         Ok(guard) => guard,
         Err(error) => {
@@ -52,6 +62,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // TLS for outgoing HTTPS (vendors, webhooks) uses ring; install it once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let shutdown = CancellationToken::new();
     marketplace_platform::shutdown::cancel_on_signal(shutdown.clone());
     let role = config.role;
@@ -63,7 +75,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if role == Role::All {
+    if banner_config.migrate_only {
+        tracing::info!(role = ?role, "migrations done");
+    } else if role == Role::All {
         print_banner(&banner_config, &running);
     } else {
         tracing::info!(role = ?role, services = ?running.services, "component started");

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Which deployment shape a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// One process, SQLite files, in-process bus.
     Embedded,
     /// Separate listeners and PostgreSQL databases per service, NATS JetStream.
@@ -17,11 +17,11 @@ pub enum Mode {
 }
 
 /// A running marketplace plus a REST client with a demo reseller-admin token.
-pub struct Marketplace {
-    pub running: Option<Running>,
-    pub base: String,
-    pub http: reqwest::Client,
-    pub token: String,
+pub(crate) struct Marketplace {
+    pub(crate) running: Option<Running>,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) token: String,
     shutdown: CancellationToken,
 }
 
@@ -32,7 +32,7 @@ impl Drop for Marketplace {
 }
 
 /// NATS URL for distributed tests, or None (skipped) when unreachable outside CI.
-pub async fn nats_url() -> Option<String> {
+pub(crate) async fn nats_url() -> Option<String> {
     let explicit = std::env::var("MARKETPLACE_TEST_NATS_URL").ok().filter(|s| !s.is_empty());
     let url = explicit.clone().unwrap_or_else(|| "nats://127.0.0.1:4222".to_string());
     let host = url.trim_start_matches("nats://").to_string();
@@ -48,7 +48,7 @@ pub async fn nats_url() -> Option<String> {
 }
 
 /// The modes available on this machine (distributed needs PostgreSQL and NATS; required in CI).
-pub async fn modes() -> Vec<Mode> {
+pub(crate) async fn modes() -> Vec<Mode> {
     let mut modes = vec![Mode::Embedded];
     if testing::postgres_admin_url().await.is_some() && nats_url().await.is_some() {
         modes.push(Mode::Distributed);
@@ -61,8 +61,9 @@ fn set(section: &mut Value, path: &str, value: Value) {
 }
 
 /// Starts the marketplace in `mode` with zero-delay sandbox vendors.
-pub async fn start(mode: Mode) -> Marketplace {
+pub(crate) async fn start(mode: Mode) -> Marketplace {
     marketplace_platform::telemetry::init_for_tests();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = Config::load(None).expect("default config loads");
     config.role = Role::All;
     config.vendor_sim.provisioning_delay_ms = 0;
@@ -95,7 +96,7 @@ pub async fn start(mode: Mode) -> Marketplace {
 
 impl Marketplace {
     /// GET a JSON resource, asserting success.
-    pub async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("request sent");
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -104,7 +105,7 @@ impl Marketplace {
     }
 
     /// POST JSON, asserting success.
-    pub async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
@@ -121,7 +122,7 @@ impl Marketplace {
     }
 
     /// Polls `GET path` until `done` holds, failing after `deadline`.
-    pub async fn eventually(&self, path: &str, deadline: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn eventually(&self, path: &str, deadline: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             let value = self.get(path).await;
@@ -134,7 +135,7 @@ impl Marketplace {
     }
 
     /// Stops everything and reports component failures.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean shutdown");
         }

@@ -11,7 +11,9 @@ use crate::harness::{Marketplace, Mode, modes, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_order_flows_end_to_end_in_every_mode() {
-    for mode in modes().await {
+    let modes = modes().await;
+    eprintln!("running the order flow in {modes:?}");
+    for mode in modes {
         let marketplace = start(mode).await;
         order_one_plan(&marketplace, mode).await;
         marketplace.stop().await;
@@ -54,6 +56,7 @@ async fn order_one_plan(m: &Marketplace, mode: Mode) {
     // 4. Watch it over Server-Sent Events until it settles.
     let statuses = watch_until_settled(m, &order_id).await;
     assert_eq!(statuses.last().map(String::as_str), Some("ORDER_STATUS_COMPLETED"), "{mode:?}: statuses seen {statuses:?}");
+    eprintln!("{mode:?}: order {order_id} went through {statuses:?}");
 
     // 5. The subscription is active.
     let subscriptions = m

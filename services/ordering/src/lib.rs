@@ -1,1 +1,232 @@
-//! ordering service
+//! Ordering service: resellers, customers, carts and checkout, orders with live tracking
+//! (`WatchOrder`), and the subscriptions provisioning creates.
+//!
+//! Follows `docs/service-conventions.md`: [`Settings`], [`Dependencies`] and [`App`] here; rules in
+//! [`domain`]; SQL in `store`; gRPC in `grpc`; events and consumers in `events`. The order state
+//! machine is documented in [`domain::state`].
+
+extern crate marketplace_platform as platform;
+
+mod catalog;
+mod context;
+pub mod domain;
+mod events;
+mod grpc;
+mod placing;
+mod seed;
+mod store;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketplace_proto::ordering::v1::cart_service_server::CartServiceServer;
+use marketplace_proto::ordering::v1::customer_service_server::CustomerServiceServer;
+use marketplace_proto::ordering::v1::order_service_server::OrderServiceServer;
+use marketplace_proto::ordering::v1::reseller_service_server::ResellerServiceServer;
+use marketplace_proto::ordering::v1::subscription_service_server::SubscriptionServiceServer;
+use platform::consumer::Consumer;
+use platform::db::{Database, Migrations};
+use platform::outbox::{Outbox, Relay, RelaySettings};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding::Gzip;
+
+/// Settings of the ordering service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Database (PostgreSQL or SQLite by URL).
+    pub database: platform::db::DatabaseSettings,
+    /// gRPC server.
+    #[serde(default)]
+    pub server: platform::grpc_server::ServerSettings,
+    /// Address of the catalog service, e.g. `http://127.0.0.1:50051`.
+    #[serde(default = "default_catalog_url")]
+    pub catalog_url: String,
+    /// Deadline of catalog calls (milliseconds). Default 5000.
+    #[serde(default = "default_catalog_timeout_ms")]
+    pub catalog_timeout_ms: u64,
+    /// Seed the demo reseller `reseller-demo` and customer `customer-demo` (idempotent). Default false.
+    #[serde(default)]
+    pub seed_demo: bool,
+    /// How often a WatchOrder stream re-reads the order even without an event (milliseconds),
+    /// so that a missed event never leaves a watcher stuck. Default 2000.
+    #[serde(default = "default_watch_poll_ms")]
+    pub watch_poll_interval_ms: u64,
+}
+
+fn default_catalog_url() -> String {
+    "http://127.0.0.1:50051".into()
+}
+
+fn default_catalog_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_watch_poll_ms() -> u64 {
+    2_000
+}
+
+impl Settings {
+    /// Settings with defaults for everything but the database and the catalog address.
+    pub fn new(database: platform::db::DatabaseSettings, catalog_url: impl Into<String>) -> Self {
+        Self {
+            database,
+            server: platform::grpc_server::ServerSettings::default(),
+            catalog_url: catalog_url.into(),
+            catalog_timeout_ms: default_catalog_timeout_ms(),
+            seed_demo: false,
+            watch_poll_interval_ms: default_watch_poll_ms(),
+        }
+    }
+}
+
+/// What the ordering service is given by its host process.
+#[derive(Clone)]
+pub struct Dependencies {
+    /// The event bus.
+    pub bus: platform::bus::SharedBus,
+    /// Verifies callers' identity; signs calls to the catalog.
+    pub identity: platform::identity::IdentityKey,
+    /// The clock (cart expiry and every time-based rule).
+    pub clock: platform::clock::SharedClock,
+    /// Page-token signer.
+    pub page_tokens: platform::paging::PageTokens,
+}
+
+impl std::fmt::Debug for Dependencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dependencies").finish_non_exhaustive()
+    }
+}
+
+/// The built ordering service, ready to [`App::run`].
+pub struct App {
+    settings: Settings,
+    ctx: Arc<context::Ctx>,
+    db: Database,
+    bus: platform::bus::SharedBus,
+    background: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Connects the database, runs migrations, seeds demo data when asked, and subscribes the
+    /// consumers (the provisioning consumer and this replica's WatchOrder fan-out) before any
+    /// relay runs.
+    pub async fn build(settings: Settings, deps: Dependencies) -> anyhow::Result<App> {
+        let db = Database::connect(&settings.database).await?;
+        db.migrate(&Migrations {
+            postgres: sqlx::migrate!("migrations/postgres"),
+            sqlite: sqlx::migrate!("migrations/sqlite"),
+        })
+        .await?;
+        let outbox = Outbox::new();
+        let store = store::Store::new(db.clone());
+        if settings.seed_demo {
+            seed::demo(&store, &outbox, &deps.clock).await?;
+        }
+        let catalog = catalog::Catalog::new(
+            &settings.catalog_url,
+            Duration::from_millis(settings.catalog_timeout_ms),
+            deps.identity.clone(),
+        )?;
+        let background = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let (watch, watch_task) = watch::WatchHub::start(&deps.bus, background.clone()).await?;
+        tasks.push(watch_task);
+        let ctx = Arc::new(context::Ctx {
+            store,
+            identity: deps.identity.clone(),
+            clock: deps.clock.clone(),
+            page_tokens: deps.page_tokens.clone(),
+            outbox: outbox.clone(),
+            catalog,
+            watch,
+            watch_poll: Duration::from_millis(settings.watch_poll_interval_ms.max(50)),
+            streams: CancellationToken::new(),
+        });
+        let consumer = Consumer {
+            name: "ordering-from-provisioning".into(),
+            subjects: vec!["marketplace.provisioning.>".into()],
+            db: db.clone(),
+            bus: deps.bus.clone(),
+            handler: Arc::new(events::ProvisioningHandler::new(ctx.clone())),
+            outbox: Some(outbox),
+            clock: deps.clock.clone(),
+        };
+        tasks.push(consumer.start(background.clone()).await?);
+        Ok(App {
+            settings,
+            ctx,
+            db,
+            bus: deps.bus,
+            background,
+            tasks,
+        })
+    }
+
+    /// Starts the outbox relay and the gRPC server on `listener`; returns after `shutdown` is
+    /// cancelled and everything drained.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let relay = Relay::new(
+            self.db.clone(),
+            self.bus.clone(),
+            self.ctx.outbox.clone(),
+            self.ctx.clock.clone(),
+            RelaySettings::default(),
+        );
+        let mut tasks = self.tasks;
+        tasks.push(tokio::spawn(relay.run(self.background.clone())));
+        let streams = self.ctx.streams.clone();
+        let watched = shutdown.clone();
+        tokio::spawn(async move {
+            watched.cancelled().await;
+            streams.cancel();
+        });
+        let server = platform::grpc_server::GrpcServer::new(self.settings.server.clone())
+            .add_service(
+                ResellerServiceServer::new(grpc::Resellers(self.ctx.clone()))
+                    .accept_compressed(Gzip)
+                    .send_compressed(Gzip),
+            )
+            .add_service(
+                CustomerServiceServer::new(grpc::Customers(self.ctx.clone()))
+                    .accept_compressed(Gzip)
+                    .send_compressed(Gzip),
+            )
+            .add_service(
+                CartServiceServer::new(grpc::Carts(self.ctx.clone()))
+                    .accept_compressed(Gzip)
+                    .send_compressed(Gzip),
+            )
+            .add_service(
+                OrderServiceServer::new(grpc::Orders(self.ctx.clone()))
+                    .accept_compressed(Gzip)
+                    .send_compressed(Gzip),
+            )
+            .add_service(
+                SubscriptionServiceServer::new(grpc::Subscriptions(self.ctx.clone()))
+                    .accept_compressed(Gzip)
+                    .send_compressed(Gzip),
+            );
+        let result = server.serve(listener, shutdown).await;
+        self.ctx.streams.cancel();
+        self.background.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        self.db.close().await;
+        result
+    }
+}

@@ -1,0 +1,174 @@
+//! Native gRPC for partners: a transparent proxy. Any `/marketplace.<pkg>.v1.<Service>/<Method>`
+//! call is authenticated from its metadata (`authorization: Bearer …` or `x-api-key`), checked
+//! against the role matrix and the rate limit, stripped of client credentials and of any
+//! client-sent identity, given the signed identity, and forwarded as-is (HTTP/2, streaming both
+//! ways, trailers included) to the owning service. Health and reflection are answered locally.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::HeaderValue;
+use platform::identity::IDENTITY_HEADER;
+use tonic::Status;
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::auth::API_KEY_HEADER;
+use crate::state::Gateway;
+
+/// The axum fallback proxying every call not served locally.
+pub(crate) async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+    let started = Instant::now();
+    let trace_id = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    let path = request.uri().path().to_string();
+    let mut subject = String::from("-");
+    let span = tracing::info_span!("grpc.proxy", rpc = %path, otel.kind = "server");
+    platform::propagation::set_parent_from_headers(&span, request.headers());
+    let response = match forward(&gw, request, &mut subject).instrument(span).await {
+        Ok(response) => response,
+        Err(status) => status.into_http::<axum::body::Body>(),
+    };
+    let grpc_status = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("0")
+        .to_string();
+    tracing::info!(
+        target: "gateway::access",
+        protocol = "grpc",
+        principal = %subject,
+        route = %path,
+        status = %grpc_status,
+        latency_us = started.elapsed().as_micros() as u64,
+        trace_id = %trace_id,
+        "request"
+    );
+    response
+}
+
+async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result<Response, Status> {
+    let path = request.uri().path().to_string();
+    let is_grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if !is_grpc {
+        return Err(Status::invalid_argument(
+            "the gRPC port accepts only gRPC (application/grpc) and gRPC-Web requests",
+        ));
+    }
+    let upstream = gw
+        .upstreams
+        .for_path(&path)
+        .filter(|_| crate::roles::allowed_roles(&path).is_some())
+        .ok_or_else(|| Status::unimplemented(format!("unknown method {path}")))?
+        .clone();
+    let principal = gw.auth.authenticate(request.headers()).await?;
+    *subject = principal.subject.clone();
+    if !crate::roles::is_allowed(&path, principal.role) {
+        return Err(platform::ServiceError::permission_denied(format!(
+            "role {} may not call {path}",
+            principal.role.as_str()
+        ))
+        .into());
+    }
+    gw.limiter.admit(&format!(
+        "{}|{}",
+        principal.reseller_id.as_deref().unwrap_or(""),
+        principal.subject
+    ))?;
+
+    let (mut parts, body) = request.into_parts();
+    parts.headers.remove(http::header::AUTHORIZATION);
+    parts.headers.remove(API_KEY_HEADER);
+    parts.headers.remove(IDENTITY_HEADER);
+    let identity = HeaderValue::from_str(&gw.identity.sign(&principal))
+        .map_err(|_| Status::internal("internal error"))?;
+    parts.headers.insert(IDENTITY_HEADER, identity);
+    // Every public RPC takes a single request message (no client streaming), so the request is
+    // read whole: this enforces the message size limit before anything reaches a service.
+    let limit = gw.grpc_max_request_bytes;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Status::resource_exhausted(format!("request message larger than {limit} bytes"))
+    })?;
+    // Unary calls get the route's deadline (or the client's, when shorter); streams run on.
+    let deadline = gw
+        .api
+        .method(&path)
+        .filter(|m| !m.server_streaming)
+        .map(|m| gw.http.timeout_for(&m.name))
+        .map(|route| client_deadline(&parts.headers).map_or(route, |client| client.min(route)));
+    if let Some(deadline) = deadline
+        && let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis() + 100))
+    {
+        parts.headers.insert(GRPC_TIMEOUT, value);
+    }
+    let forwarded = http::Request::from_parts(
+        parts,
+        tonic::body::Body::new(http_body_util::Full::new(body)),
+    );
+    let call = upstream.oneshot(forwarded);
+    let response = match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, call).await.map_err(|_| {
+            Status::deadline_exceeded(format!(
+                "{path} did not answer within {} ms",
+                deadline.as_millis()
+            ))
+        })?,
+        None => call.await,
+    };
+    let response = response.map_err(|error| {
+        tracing::warn!(%error, route = %path, "upstream unavailable");
+        Status::unavailable("service unavailable")
+    })?;
+    Ok(response.map(axum::body::Body::new))
+}
+
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+
+/// The client's `grpc-timeout` (`<digits><H|M|S|m|u|n>`), if valid.
+fn client_deadline(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(GRPC_TIMEOUT)?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_grpc_timeouts() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("250m"));
+        assert_eq!(client_deadline(&headers), Some(Duration::from_millis(250)));
+        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("2S"));
+        assert_eq!(client_deadline(&headers), Some(Duration::from_secs(2)));
+        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("x"));
+        assert_eq!(client_deadline(&headers), None);
+        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("12Q"));
+        assert_eq!(client_deadline(&headers), None);
+    }
+}

@@ -1,0 +1,373 @@
+//! JWT bearer tokens for people: issuer, audience and keys from configuration. RS256/ES256 keys
+//! come from a JWKS file or URL (refreshed in the background); HS256 with a shared secret exists
+//! only for the embedded demo. `alg: none`, expired tokens, a wrong audience or issuer and a bad
+//! signature are all refused as `UNAUTHENTICATED` without saying which check failed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use platform::config::Secret;
+use platform::error::{ServiceError, ServiceResult};
+use platform::identity::{Principal, Role};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// Expected `iss` claim.
+    pub jwt_issuer: String,
+    /// Expected `aud` claim.
+    pub jwt_audience: String,
+    /// Shared HS256 secret (embedded demo only; empty disables HS256). At least 32 bytes.
+    pub jwt_hs256_secret: Secret,
+    /// Path of a JWKS document with the RS256/ES256 verification keys.
+    pub jwks_file: Option<String>,
+    /// URL of a JWKS document (fetched at start and every `jwks_refresh_secs`).
+    pub jwks_url: Option<String>,
+    /// How often the JWKS URL is fetched again.
+    pub jwks_refresh_secs: u64,
+    /// Clock skew tolerated on `exp`/`nbf` (seconds).
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_issuer: "marketplace".into(),
+            jwt_audience: "marketplace-api".into(),
+            jwt_hs256_secret: Secret::default(),
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_secs: 300,
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// Claims of a marketplace access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// `staff`, `reseller_admin`, `reseller_user`, `customer_admin` or `customer_user`.
+    pub role: String,
+    /// Reseller of reseller and customer roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reseller_id: Option<String>,
+    /// Customer of customer roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+}
+
+impl Claims {
+    /// The principal these claims describe, when the role and tenant claims are consistent.
+    pub fn principal(&self) -> ServiceResult<Principal> {
+        let invalid = || ServiceError::unauthenticated("invalid token");
+        let role = Role::parse(&self.role).ok_or_else(invalid)?;
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let reseller_id = nonempty(&self.reseller_id);
+        let customer_id = nonempty(&self.customer_id);
+        match role {
+            Role::ResellerAdmin | Role::ResellerUser if reseller_id.is_none() => {
+                return Err(invalid());
+            }
+            Role::CustomerAdmin | Role::CustomerUser
+                if reseller_id.is_none() || customer_id.is_none() =>
+            {
+                return Err(invalid());
+            }
+            _ => {}
+        }
+        if self.sub.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Principal {
+            subject: self.sub.clone(),
+            display_name: self
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| self.sub.clone()),
+            role,
+            reseller_id: if role == Role::Staff {
+                None
+            } else {
+                reseller_id
+            },
+            customer_id: if role.is_customer() {
+                customer_id
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Signs an HS256 demo token (the all-in-one binary prints one for the demo reseller admin).
+///
+/// `role` is the claim value: `staff`, `reseller_admin`, `reseller_user`, `customer_admin` or
+/// `customer_user` (anything else yields a token the gateway refuses). Reseller roles need
+/// `reseller_id`, customer roles both ids.
+#[allow(clippy::too_many_arguments)]
+pub fn demo_token(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    subject: &str,
+    role: &str,
+    reseller_id: Option<&str>,
+    customer_id: Option<&str>,
+    ttl: Duration,
+) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = Claims {
+        sub: subject.to_string(),
+        role: role.to_string(),
+        reseller_id: reseller_id.map(str::to_string),
+        customer_id: customer_id.map(str::to_string),
+        name: Some(subject.to_string()),
+        iss: issuer.to_string(),
+        aud: audience.to_string(),
+        exp: now + ttl.as_secs(),
+        iat: now,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
+struct PublicKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies access tokens.
+#[derive(Clone)]
+pub(crate) struct JwtVerifier {
+    issuer: String,
+    audience: String,
+    leeway: u64,
+    hs256: Option<Arc<DecodingKey>>,
+    file_keys: Arc<Vec<PublicKey>>,
+    url_keys: Arc<RwLock<Arc<Vec<PublicKey>>>>,
+    /// Recently verified tokens (by SHA-256), so a client's repeated calls skip the signature check.
+    verified: Arc<Mutex<HashMap<[u8; 32], Verified>>>,
+}
+
+/// A cached verification: the principal, valid until the token expires or `CACHE_FOR` passes.
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    valid_until: u64,
+}
+
+/// How long a verification is reused (seconds); bounds the effect of a key rotation.
+const CACHE_FOR: u64 = 60;
+/// Most tokens remembered at once.
+const CACHE_ENTRIES: usize = 10_000;
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    /// A verifier from settings; loads the JWKS file and fetches the JWKS URL once.
+    pub(crate) async fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+        let secret = settings.jwt_hs256_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            anyhow::bail!("setting `auth.jwt_hs256_secret` must be at least 32 bytes");
+        }
+        let mut file_keys = Vec::new();
+        if let Some(path) = &settings.jwks_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("setting `auth.jwks_file`: cannot read {path}: {e}")
+            })?;
+            file_keys =
+                parse_jwks(&text).map_err(|e| anyhow::anyhow!("setting `auth.jwks_file`: {e}"))?;
+        }
+        let mut url_keys = Vec::new();
+        if let Some(url) = &settings.jwks_url {
+            url_keys = fetch_jwks(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("setting `auth.jwks_url`: {e}"))?;
+        }
+        if secret.is_empty() && file_keys.is_empty() && url_keys.is_empty() {
+            tracing::warn!(
+                "no JWT verification keys configured (auth.jwt_hs256_secret, auth.jwks_file, auth.jwks_url): only API keys will authenticate"
+            );
+        }
+        Ok(Self {
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            leeway: settings.leeway_secs,
+            hs256: (!secret.is_empty())
+                .then(|| Arc::new(DecodingKey::from_secret(secret.as_bytes()))),
+            file_keys: Arc::new(file_keys),
+            url_keys: Arc::new(RwLock::new(Arc::new(url_keys))),
+            verified: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// Refreshes keys from the JWKS URL every `every` until `shutdown` (keeps the old keys on failure).
+    pub(crate) fn spawn_refresh(
+        &self,
+        url: String,
+        every: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let keys = self.url_keys.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every.max(Duration::from_secs(1))) => {}
+                }
+                match fetch_jwks(&url).await {
+                    Ok(fresh) => {
+                        if let Ok(mut guard) = keys.write() {
+                            *guard = Arc::new(fresh);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "JWKS refresh failed; keeping the previous keys")
+                    }
+                }
+            }
+        });
+    }
+
+    /// Verifies a token and returns its principal (reusing a recent verification of the same token).
+    pub(crate) fn verify(&self, token: &str) -> ServiceResult<Principal> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Ok(cache) = self.verified.lock()
+            && let Some(hit) = cache.get(&digest)
+            && now < hit.valid_until
+        {
+            return Ok(hit.principal.clone());
+        }
+        let (principal, exp) = self.verify_uncached(token)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.retain(|_, v| now < v.valid_until);
+                if cache.len() >= CACHE_ENTRIES {
+                    cache.clear();
+                }
+            }
+            let valid_until = exp.min(now + CACHE_FOR);
+            cache.insert(
+                digest,
+                Verified {
+                    principal: principal.clone(),
+                    valid_until,
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    fn verify_uncached(&self, token: &str) -> ServiceResult<(Principal, u64)> {
+        let invalid = || ServiceError::unauthenticated("invalid token");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.leeway;
+        validation.validate_nbf = true;
+        let claims = match header.alg {
+            Algorithm::HS256 => {
+                let key = self.hs256.as_ref().ok_or_else(invalid)?;
+                jsonwebtoken::decode::<Claims>(token, key, &validation)
+                    .map_err(|_| invalid())?
+                    .claims
+            }
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let url_keys = self
+                    .url_keys
+                    .read()
+                    .map(|k| k.clone())
+                    .map_err(|_| invalid())?;
+                let candidates = self
+                    .file_keys
+                    .iter()
+                    .chain(url_keys.iter())
+                    .filter(|k| k.algorithm == header.alg)
+                    .filter(|k| header.kid.is_none() || k.kid == header.kid);
+                let mut verified = None;
+                for candidate in candidates {
+                    if let Ok(data) =
+                        jsonwebtoken::decode::<Claims>(token, &candidate.key, &validation)
+                    {
+                        verified = Some(data.claims);
+                        break;
+                    }
+                }
+                verified.ok_or_else(invalid)?
+            }
+            _ => return Err(invalid()),
+        };
+        Ok((claims.principal()?, claims.exp))
+    }
+}
+
+fn parse_jwks(text: &str) -> anyhow::Result<Vec<PublicKey>> {
+    let set: JwkSet =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a JWKS document: {e}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let algorithm = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            _ => continue,
+        };
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| anyhow::anyhow!("bad key {:?}: {e}", jwk.common.key_id))?;
+        keys.push(PublicKey {
+            kid: jwk.common.key_id.clone(),
+            algorithm,
+            key,
+        });
+    }
+    Ok(keys)
+}
+
+async fn fetch_jwks(url: &str) -> anyhow::Result<Vec<PublicKey>> {
+    crate::tls::ensure_crypto_provider();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let text = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    parse_jwks(&text)
+}

@@ -1,0 +1,277 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the same descriptor model
+//! as the REST routes, so it lists exactly the operations the gateway serves with their canonical
+//! JSON schemas.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::descriptor::{Api, FieldInfo, FieldKind};
+use crate::rest::Route;
+
+/// The document.
+pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
+    let mut paths = Map::new();
+    let mut referenced = BTreeSet::new();
+    let mut ordered: Vec<&Route> = routes.iter().collect();
+    ordered.sort_by(|a, b| {
+        a.pattern
+            .cmp(&b.pattern)
+            .then(a.method.as_str().cmp(b.method.as_str()))
+    });
+    for route in ordered {
+        let Some(method) = api.method(&route.grpc_path) else {
+            continue;
+        };
+        let Some(binding) = method.http.as_ref() else {
+            continue;
+        };
+        let service_short = method.service.rsplit('.').next().unwrap_or_default();
+        let vars = route.template.variables();
+        let mut parameters: Vec<Value> = vars
+            .iter()
+            .map(|v| json!({"name": v, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let input = api.message(&method.input);
+        if binding.body != "*"
+            && let Some(input) = input
+        {
+            for field in &input.fields {
+                if vars.contains(&field.name.as_str())
+                    || field.name == binding.body
+                    || !queryable(field)
+                {
+                    continue;
+                }
+                let schema = field_schema(api, field, &mut referenced);
+                parameters.push(json!({"name": field.json_name, "in": "query", "required": false, "description": field.comment, "schema": schema}));
+            }
+        }
+        if binding.method == http::Method::POST {
+            parameters.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "Makes the POST safe to retry: a retry with the same key returns the first response; the same key with a different request is refused (422).",
+                "schema": {"type": "string", "maxLength": 255}
+            }));
+        }
+        let has_etag = input.is_some_and(|m| {
+            m.field("etag").is_some()
+                || m.field(&binding.body)
+                    .and_then(|f| api.message(&f.type_name))
+                    .is_some_and(|b| b.field("etag").is_some())
+        });
+        if has_etag {
+            parameters.push(json!({"name": "If-Match", "in": "header", "required": false, "description": "ETag of the version being changed (optimistic concurrency).", "schema": {"type": "string"}}));
+        }
+        let mut operation = json!({
+            "operationId": format!("{service_short}_{}", method.name),
+            "tags": [service_short],
+            "summary": method.comment,
+            "parameters": parameters,
+            "security": [{"bearerAuth": []}, {"apiKey": []}],
+            "responses": {
+                "default": {"description": "Error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            }
+        });
+        let ok = if method.server_streaming {
+            referenced.insert(method.output.clone());
+            json!({"description": format!("Server-Sent Events: each `data:` is a JSON {}; an `error` event carries a problem; `end` closes the stream.", method.output),
+                   "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-data": reference(&method.output)}}})
+        } else {
+            referenced.insert(method.output.clone());
+            json!({"description": "OK", "content": {"application/json": {"schema": reference(&method.output)}}})
+        };
+        operation["responses"]["200"] = ok;
+        let body_schema = match binding.body.as_str() {
+            "" => None,
+            "*" => Some(method.input.clone()),
+            field => input
+                .and_then(|m| m.field(field))
+                .map(|f| f.type_name.clone()),
+        };
+        if let Some(schema) = body_schema {
+            referenced.insert(schema.clone());
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": reference(&schema)}}});
+        }
+        let path_item = paths
+            .entry(route.template.openapi_path())
+            .or_insert_with(|| Value::Object(Map::new()));
+        path_item[route.method.as_str().to_ascii_lowercase()] = operation;
+    }
+    for (path, summary) in [
+        ("/health/livez", "Liveness: the process is up."),
+        (
+            "/health/readyz",
+            "Readiness: the gateway can serve (database reachable, not shutting down).",
+        ),
+        ("/openapi.json", "This document."),
+    ] {
+        paths.insert(
+            path.to_string(),
+            json!({"get": {"operationId": path.trim_start_matches('/').replace(['/', '.'], "_"), "tags": ["System"], "summary": summary, "security": [],
+                   "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                                 "default": {"description": "Error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}}}),
+        );
+    }
+    let mut schemas = Map::new();
+    let mut pending: Vec<String> = referenced.into_iter().collect();
+    let mut done = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !done.insert(name.clone()) || wkt(&name).is_some() {
+            continue;
+        }
+        let Some(message) = api.message(&name) else {
+            continue;
+        };
+        let mut nested = BTreeSet::new();
+        let mut properties = Map::new();
+        for field in &message.fields {
+            let mut schema = field_schema(api, field, &mut nested);
+            if !field.comment.is_empty()
+                && let Some(object) = schema.as_object_mut()
+            {
+                object.insert("description".into(), Value::String(field.comment.clone()));
+            }
+            properties.insert(field.json_name.clone(), schema);
+        }
+        let mut schema =
+            json!({"type": "object", "properties": properties, "additionalProperties": false});
+        if !message.comment.is_empty() {
+            schema["description"] = Value::String(message.comment.clone());
+        }
+        schemas.insert(name, schema);
+        pending.extend(nested.into_iter().filter(|n| !done.contains(n)));
+    }
+    schemas.insert(
+        "Problem".into(),
+        json!({
+            "type": "object",
+            "description": "RFC 9457 problem details.",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string", "format": "uri"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "description": {"type": "string"}}}},
+                "rule": {"type": "string"},
+                "retryAfter": {"type": "integer"}
+            }
+        }),
+    );
+    let document = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Marketplace API",
+            "version": "v1",
+            "description": "REST/JSON API of the cloud-software marketplace. Canonical proto3 JSON (lowerCamelCase, int64 as strings, RFC 3339 timestamps); errors are RFC 9457 problems; every POST accepts an Idempotency-Key."
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+            }
+        }
+    });
+    with_enums(api, document)
+}
+
+fn reference(name: &str) -> Value {
+    wkt(name).unwrap_or_else(|| json!({"$ref": format!("#/components/schemas/{name}")}))
+}
+
+fn wkt(name: &str) -> Option<Value> {
+    Some(match name {
+        "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        "google.protobuf.Duration" => {
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"})
+        }
+        "google.protobuf.Empty" => json!({"type": "object"}),
+        "google.protobuf.Struct" => json!({"type": "object"}),
+        "google.protobuf.Value" => json!({}),
+        "google.protobuf.FieldMask" => json!({"type": "string"}),
+        "google.protobuf.StringValue" | "google.protobuf.BytesValue" => json!({"type": "string"}),
+        "google.protobuf.BoolValue" => json!({"type": "boolean"}),
+        "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => json!({"type": "integer"}),
+        "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => {
+            json!({"type": "string", "format": "int64"})
+        }
+        "google.protobuf.DoubleValue" | "google.protobuf.FloatValue" => json!({"type": "number"}),
+        _ => return None,
+    })
+}
+
+fn queryable(field: &FieldInfo) -> bool {
+    field.kind != FieldKind::Message || field.type_name == "google.protobuf.Timestamp"
+}
+
+fn scalar_schema(kind: FieldKind) -> Value {
+    match kind {
+        FieldKind::Double | FieldKind::Float => json!({"type": "number"}),
+        FieldKind::Int64 | FieldKind::UInt64 => json!({"type": "string", "format": "int64"}),
+        FieldKind::Int32 | FieldKind::UInt32 => json!({"type": "integer", "format": "int32"}),
+        FieldKind::Bool => json!({"type": "boolean"}),
+        FieldKind::Bytes => json!({"type": "string", "format": "byte"}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// The schema of a field: map entries and enums are inlined, messages referenced.
+fn field_schema(api: &Api, field: &FieldInfo, referenced: &mut BTreeSet<String>) -> Value {
+    let single = match field.kind {
+        FieldKind::Enum => json!({"type": "string", "x-proto-enum": field.type_name}),
+        FieldKind::Message => {
+            if let Some(known) = wkt(&field.type_name) {
+                known
+            } else if let Some(entry) = api.message(&field.type_name).filter(|m| m.map_entry) {
+                let value = entry
+                    .field("value")
+                    .map(|v| field_schema(api, v, referenced))
+                    .unwrap_or_else(|| json!({}));
+                return json!({"type": "object", "additionalProperties": value});
+            } else {
+                referenced.insert(field.type_name.clone());
+                reference(&field.type_name)
+            }
+        }
+        kind => scalar_schema(kind),
+    };
+    if field.repeated {
+        json!({"type": "array", "items": single})
+    } else {
+        single
+    }
+}
+
+/// Fills enum values in (a second pass, where the enum table is at hand).
+fn with_enums(api: &Api, mut document: Value) -> Value {
+    fn walk(api: &Api, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(name)) = map.remove("x-proto-enum")
+                    && let Some(values) = api.enums.get(&name)
+                {
+                    map.insert(
+                        "enum".into(),
+                        Value::Array(
+                            values
+                                .iter()
+                                .map(|(n, _)| Value::String(n.clone()))
+                                .collect(),
+                        ),
+                    );
+                }
+                for child in map.values_mut() {
+                    walk(api, child);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(api, i)),
+            _ => {}
+        }
+    }
+    walk(api, &mut document);
+    document
+}

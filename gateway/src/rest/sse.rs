@@ -1,0 +1,41 @@
+//! Server-Sent Events for server-streaming operations (live order status, notifications).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use crate::problem::Problem;
+use crate::state::Gateway;
+use crate::upstream::JsonStream;
+
+/// Server-Sent Events: one `data:` JSON message per stream item (`id` counts from 0), an
+/// `error` event carrying a problem document if the stream fails, and a final `end` event.
+pub(crate) fn sse(gw: &Arc<Gateway>, stream: JsonStream) -> Response {
+    let shutdown = gw.shutdown.clone();
+    let max = gw.http.stream_max_duration();
+    let events = stream
+        .enumerate()
+        .map(|(i, item)| {
+            Ok::<_, Infallible>(match item {
+                Ok(value) => Event::default().id(i.to_string()).data(value.to_string()),
+                Err(error) => Event::default()
+                    .event("error")
+                    .data(serde_json::to_string(&Problem::from(error)).unwrap_or_default()),
+            })
+        })
+        .chain(futures::stream::once(async {
+            Ok(Event::default().event("end").data("{}"))
+        }))
+        .take_until(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(max) => {}
+            }
+        });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}

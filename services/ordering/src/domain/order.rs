@@ -1,0 +1,453 @@
+//! Orders and their items: price snapshots, the status changes they go through (see [`super::state`]).
+
+use std::collections::BTreeMap;
+
+use platform::ServiceError;
+use serde::{Deserialize, Serialize};
+
+use super::plan::{AUTODESK, PlanInfo};
+use super::state::{ChangeType, ItemStatus, OrderStatus};
+use super::{Actor, Problem};
+
+/// Price snapshot of an item, in minor units of `currency_code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ItemPrice {
+    /// Currency.
+    pub currency_code: String,
+    /// Distributor cost per unit.
+    pub unit_cost: i64,
+    /// Reseller markup per unit.
+    pub unit_markup: i64,
+    /// Customer price per unit.
+    pub unit_price: i64,
+    /// Vendor MSRP per unit.
+    pub unit_msrp: i64,
+    /// Cost of the line.
+    pub total_cost: i64,
+    /// Price of the line.
+    pub total_price: i64,
+    /// Catalog price id used.
+    pub price_id: String,
+}
+
+/// A note on an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Note {
+    /// Text.
+    pub text: String,
+    /// Author.
+    pub author: Actor,
+    /// When (µs).
+    pub created_at: i64,
+}
+
+/// Payment details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Payment {
+    /// e.g. `invoice`.
+    pub method: String,
+    /// e.g. `Net 30`.
+    pub terms: String,
+    /// Purchase order number.
+    pub purchase_order_number: String,
+}
+
+/// One item of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// Id.
+    pub id: String,
+    /// 1-based line number.
+    pub line_number: i32,
+    /// Plan snapshot.
+    pub plan: PlanInfo,
+    /// Subscription name.
+    pub description: String,
+    /// Requested change.
+    pub change: ChangeType,
+    /// Quantity asked for.
+    pub quantity: i32,
+    /// Quantity before the change.
+    pub previous_quantity: i32,
+    /// Ordering parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// Price snapshot.
+    pub price: ItemPrice,
+    /// Status.
+    pub status: ItemStatus,
+    /// Vendor's message (why it failed or what it needs).
+    pub vendor_message: String,
+    /// Vendor's complaints about parameters.
+    pub parameter_errors: Vec<Problem>,
+    /// Subscription the item creates or changes.
+    pub subscription_id: String,
+    /// Vendor subscription id for changes of an existing subscription.
+    pub vendor_subscription_id: String,
+    /// Item this add-on belongs to.
+    pub parent_item_id: String,
+    /// Last change (µs).
+    pub updated_at: i64,
+    /// How many times the item was re-submitted.
+    pub resubmission: i32,
+}
+
+impl OrderItem {
+    /// The fulfilment job key of the current attempt.
+    pub fn request_id(&self) -> String {
+        format!("{}:{}", self.id, self.resubmission)
+    }
+}
+
+/// A status change made to an order, to be emitted as an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The order's status changed.
+    Order {
+        /// Before.
+        from: OrderStatus,
+        /// After.
+        to: OrderStatus,
+        /// Why.
+        reason: String,
+    },
+    /// An item's status changed.
+    Item {
+        /// The item.
+        item_id: String,
+        /// Before.
+        from: ItemStatus,
+        /// After.
+        to: ItemStatus,
+    },
+}
+
+impl Change {
+    /// What changed, as WatchOrder reports it (`order.status`, `items[0].status`).
+    pub fn describe(&self, order: &Order) -> String {
+        match self {
+            Self::Order { .. } => "order.status".into(),
+            Self::Item { item_id, .. } => {
+                let index = order
+                    .items
+                    .iter()
+                    .position(|i| &i.id == item_id)
+                    .unwrap_or_default();
+                format!("items[{index}].status")
+            }
+        }
+    }
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Id.
+    pub id: String,
+    /// Human number, e.g. `ORD-2026-000042`.
+    pub number: String,
+    /// Display name, e.g. `Order #22-11-2026`.
+    pub name: String,
+    /// Reseller.
+    pub reseller_id: String,
+    /// Customer.
+    pub customer_id: String,
+    /// Customer name at checkout.
+    pub customer_name: String,
+    /// Status.
+    pub status: OrderStatus,
+    /// Items.
+    pub items: Vec<OrderItem>,
+    /// Who placed it.
+    pub created_by: Actor,
+    /// Creation (µs).
+    pub created_at: i64,
+    /// Last change (µs).
+    pub updated_at: i64,
+    /// Submission (µs), when bought.
+    pub submitted_at: Option<i64>,
+    /// Notes.
+    pub notes: Vec<Note>,
+    /// Payment details.
+    pub payment: Payment,
+    /// Currency of the totals.
+    pub currency_code: String,
+    /// Sum of item costs.
+    pub total_cost: i64,
+    /// Sum of item prices.
+    pub total_price: i64,
+    /// Cart it came from.
+    pub cart_id: String,
+    /// Version, bumped on every change (the etag).
+    pub version: i64,
+    /// Idempotency key of the checkout that created it.
+    pub request_key: String,
+    /// Request id of the SubmitOrder that bought a draft.
+    pub submit_request_id: String,
+}
+
+impl Order {
+    /// Formats an order number.
+    pub fn format_number(year: i32, seq: i64) -> String {
+        format!("ORD-{year}-{seq:06}")
+    }
+
+    /// Display name from the creation date.
+    pub fn format_name(day: u8, month: u8, year: i32) -> String {
+        format!("Order #{day:02}-{month:02}-{year}")
+    }
+
+    /// Whether any item goes to Autodesk (one order at a time).
+    pub fn has_autodesk(&self) -> bool {
+        self.has_vendor(AUTODESK)
+    }
+
+    /// Whether any item that is not DELETED goes to `vendor_id`.
+    pub fn has_vendor(&self, vendor_id: &str) -> bool {
+        self.live_items().any(|i| i.plan.vendor_id == vendor_id)
+    }
+
+    /// Items other than DELETED ones (removed from the cart, never sent).
+    pub fn live_items(&self) -> impl Iterator<Item = &OrderItem> {
+        self.items
+            .iter()
+            .filter(|i| i.status != ItemStatus::Deleted)
+    }
+
+    /// Whether every item is a markup change (invisible to customer roles).
+    pub fn is_markup_only(&self) -> bool {
+        self.live_items().next().is_some()
+            && self
+                .live_items()
+                .all(|i| i.change == ChangeType::MarkupChange)
+    }
+
+    /// Distinct requested changes of the live items, in item order.
+    pub fn requested_changes(&self) -> Vec<ChangeType> {
+        let mut out = Vec::new();
+        for item in self.live_items() {
+            if !out.contains(&item.change) {
+                out.push(item.change);
+            }
+        }
+        out
+    }
+
+    /// Recomputes the totals from the items.
+    pub fn recompute_totals(&mut self) {
+        let live = self
+            .items
+            .iter()
+            .filter(|i| i.status != ItemStatus::Deleted);
+        let (cost, price) = live.fold((0i64, 0i64), |(c, p), i| {
+            (
+                c.saturating_add(i.price.total_cost),
+                p.saturating_add(i.price.total_price),
+            )
+        });
+        self.total_cost = cost;
+        self.total_price = price;
+    }
+
+    /// Whether nothing will change by itself (no item pending or provisioning).
+    pub fn is_settled(&self) -> bool {
+        match self.status {
+            OrderStatus::InProgress => false,
+            // Items settled but the outcome not applied yet: about to move.
+            OrderStatus::ProvisioningStarted if self.outcome().is_some() => false,
+            OrderStatus::Draft | OrderStatus::Started => true,
+            _ => !self.items.iter().any(|i| i.status.is_moving()),
+        }
+    }
+
+    /// Moves the order to `to` if the state machine allows it.
+    pub fn transition(
+        &mut self,
+        to: OrderStatus,
+        reason: &str,
+        now: i64,
+    ) -> Result<Change, ServiceError> {
+        if !self.status.can_become(to) {
+            return Err(ServiceError::precondition(
+                "order.status_transition",
+                format!(
+                    "order {} cannot go from {} to {}",
+                    self.number,
+                    self.status.as_str(),
+                    to.as_str()
+                ),
+            ));
+        }
+        let from = self.status;
+        self.status = to;
+        self.updated_at = now;
+        Ok(Change::Order {
+            from,
+            to,
+            reason: reason.to_string(),
+        })
+    }
+
+    /// Moves an item to `to` if the state machine allows it.
+    pub fn transition_item(
+        &mut self,
+        item_id: &str,
+        to: ItemStatus,
+        now: i64,
+    ) -> Result<Change, ServiceError> {
+        let number = self.number.clone();
+        let item = self
+            .items
+            .iter_mut()
+            .find(|i| i.id == item_id)
+            .ok_or_else(|| ServiceError::not_found(format!("order item {item_id}")))?;
+        if !item.status.can_become(to) {
+            return Err(ServiceError::precondition(
+                "order_item.status_transition",
+                format!(
+                    "item {} of order {number} cannot go from {} to {}",
+                    item.line_number,
+                    item.status.as_str(),
+                    to.as_str()
+                ),
+            ));
+        }
+        let from = item.status;
+        item.status = to;
+        item.updated_at = now;
+        self.updated_at = now;
+        Ok(Change::Item {
+            item_id: item_id.to_string(),
+            from,
+            to,
+        })
+    }
+
+    /// The status the order reaches once no item is moving or inquiring, if it has reached it.
+    pub fn outcome(&self) -> Option<OrderStatus> {
+        let live: Vec<&OrderItem> = self
+            .items
+            .iter()
+            .filter(|i| !matches!(i.status, ItemStatus::Deleted | ItemStatus::Cancelled))
+            .collect();
+        if live
+            .iter()
+            .any(|i| i.status.is_moving() || i.status == ItemStatus::Inquiring)
+        {
+            return None;
+        }
+        let provisioned = live
+            .iter()
+            .filter(|i| i.status == ItemStatus::Provisioned)
+            .count();
+        Some(if provisioned == live.len() {
+            OrderStatus::Completed
+        } else if provisioned == 0 {
+            OrderStatus::ProvisioningFailed
+        } else {
+            OrderStatus::CompletedWithErrors
+        })
+    }
+
+    /// After an item changed because of provisioning: enters PROVISIONING_STARTED (from
+    /// IN_PROGRESS), then the outcome when every item settled. Returns the order changes made.
+    pub fn advance(&mut self, now: i64) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.status == OrderStatus::InProgress
+            && let Ok(c) = self.transition(
+                OrderStatus::ProvisioningStarted,
+                "provisioning started",
+                now,
+            )
+        {
+            changes.push(c);
+        }
+        if self.status == OrderStatus::ProvisioningStarted
+            && let Some(outcome) = self.outcome()
+        {
+            let reason = match outcome {
+                OrderStatus::Completed => "every item provisioned",
+                OrderStatus::CompletedWithErrors => "some items failed",
+                _ => "provisioning failed",
+            };
+            if let Ok(c) = self.transition(outcome, reason, now) {
+                changes.push(c);
+            }
+        }
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, status: ItemStatus) -> OrderItem {
+        OrderItem {
+            id: id.into(),
+            line_number: 1,
+            plan: PlanInfo::default(),
+            description: String::new(),
+            change: ChangeType::NewSubscription,
+            quantity: 1,
+            previous_quantity: 0,
+            parameters: BTreeMap::new(),
+            price: ItemPrice::default(),
+            status,
+            vendor_message: String::new(),
+            parameter_errors: vec![],
+            subscription_id: String::new(),
+            vendor_subscription_id: String::new(),
+            parent_item_id: String::new(),
+            updated_at: 0,
+            resubmission: 0,
+        }
+    }
+
+    fn order(items: Vec<OrderItem>) -> Order {
+        Order {
+            id: "o".into(),
+            number: "ORD-1".into(),
+            name: String::new(),
+            reseller_id: "r".into(),
+            customer_id: "c".into(),
+            customer_name: String::new(),
+            status: OrderStatus::InProgress,
+            items,
+            created_by: Actor::default(),
+            created_at: 0,
+            updated_at: 0,
+            submitted_at: None,
+            notes: vec![],
+            payment: Payment::default(),
+            currency_code: "USD".into(),
+            total_cost: 0,
+            total_price: 0,
+            cart_id: String::new(),
+            version: 1,
+            request_key: String::new(),
+            submit_request_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn outcome_follows_items() {
+        let mut o = order(vec![
+            item("a", ItemStatus::Provisioned),
+            item("b", ItemStatus::Pending),
+        ]);
+        let changes = o.advance(1);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(o.status, OrderStatus::ProvisioningStarted);
+        o.transition_item("b", ItemStatus::Failed, 2).unwrap();
+        o.advance(2);
+        assert_eq!(o.status, OrderStatus::CompletedWithErrors);
+        assert!(o.transition_item("a", ItemStatus::Failed, 3).is_err());
+        let mut all_failed = order(vec![item("a", ItemStatus::Failed)]);
+        all_failed.advance(1);
+        assert_eq!(all_failed.status, OrderStatus::ProvisioningFailed);
+        let mut inquiring = order(vec![item("a", ItemStatus::Inquiring)]);
+        inquiring.advance(1);
+        assert_eq!(inquiring.status, OrderStatus::ProvisioningStarted);
+        assert!(inquiring.is_settled());
+    }
+}

@@ -1,0 +1,283 @@
+//! OrderService: views, detail, notes, drafts, re-submission and live tracking.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use marketplace_proto::ordering::v1 as pb;
+use marketplace_proto::ordering::v1::order_service_server::OrderService;
+use platform::ServiceError;
+use platform::clock::{from_timestamp, to_micros};
+use platform::identity::{Principal, Role};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{Orders, Reply, convert, cursor, next_token, own_customer, principal, reply};
+use crate::context::Ctx;
+use crate::domain::order::Order;
+use crate::domain::state::OrderStatus;
+use crate::placing::{self, visible_order};
+use crate::store::OrderFilter;
+
+const BUYERS: [Role; 2] = [Role::ResellerAdmin, Role::ResellerUser];
+
+fn view_statuses(view: i32, state: i32) -> Option<Vec<OrderStatus>> {
+    use OrderStatus::*;
+    match pb::OrderView::try_from(view).unwrap_or_default() {
+        pb::OrderView::Unspecified => None,
+        pb::OrderView::Recent => Some(
+            OrderStatus::ALL
+                .into_iter()
+                .filter(|s| s.is_recent())
+                .collect(),
+        ),
+        pb::OrderView::Historical => Some(
+            match pb::OrderStateFilter::try_from(state).unwrap_or_default() {
+                pb::OrderStateFilter::Active => vec![InProgress, Completed, CompletedWithErrors],
+                pb::OrderStateFilter::Draft => vec![Draft],
+                pb::OrderStateFilter::All | pb::OrderStateFilter::Unspecified => OrderStatus::ALL
+                    .into_iter()
+                    .filter(|s| !s.is_recent())
+                    .collect(),
+            },
+        ),
+    }
+}
+
+impl Orders {
+    async fn list(
+        &self,
+        p: &Principal,
+        req: pb::ListOrdersRequest,
+    ) -> Result<pb::ListOrdersResponse, ServiceError> {
+        let ctx = &self.0;
+        let reseller = p.reseller_filter(&req.reseller_id)?;
+        let customer = match own_customer(p)? {
+            Some(own) if !req.customer_id.is_empty() && req.customer_id != own => {
+                return Ok(pb::ListOrdersResponse::default());
+            }
+            Some(own) => Some(own),
+            None if req.customer_id.is_empty() => None,
+            None => Some(req.customer_id.clone()),
+        };
+        let mut asked = Vec::new();
+        for (i, s) in req.statuses.iter().enumerate() {
+            match convert::order_status_from(*s) {
+                Some(st) => asked.push(st),
+                None => {
+                    return Err(ServiceError::invalid_field(
+                        format!("statuses[{i}]"),
+                        "unknown order status",
+                    ));
+                }
+            }
+        }
+        let statuses = match (view_statuses(req.view, req.state), asked.is_empty()) {
+            (None, _) => asked,
+            (Some(view), true) => view,
+            (Some(view), false) => {
+                let both: Vec<OrderStatus> =
+                    asked.into_iter().filter(|s| view.contains(s)).collect();
+                if both.is_empty() {
+                    return Ok(pb::ListOrdersResponse::default());
+                }
+                both
+            }
+        };
+        let filter = OrderFilter {
+            reseller_id: reseller.clone(),
+            customer_id: customer.clone(),
+            statuses,
+            created_from: req
+                .create_time_from
+                .as_ref()
+                .and_then(from_timestamp)
+                .map(to_micros),
+            created_to: req
+                .create_time_to
+                .as_ref()
+                .and_then(from_timestamp)
+                .map(to_micros),
+            hide_markup_only: p.role.is_customer(),
+        };
+        let limit = platform::paging::page_size(req.page_size)?;
+        let scope = format!("orders:{filter:?}");
+        let after = cursor(ctx, &scope, &req.page_token)?;
+        let mut conn = ctx.store.conn().await?;
+        let (orders, next) = ctx
+            .store
+            .list_orders(&mut conn, &filter, after.as_ref(), limit)
+            .await?;
+        Ok(pb::ListOrdersResponse {
+            orders: orders
+                .iter()
+                .map(|o| convert::order(o, p.role.is_customer()))
+                .collect(),
+            next_page_token: next_token(ctx, &scope, next),
+        })
+    }
+
+    async fn get(&self, p: &Principal, id: &str) -> Result<Order, ServiceError> {
+        let mut conn = self.0.store.conn().await?;
+        visible_order(p, self.0.store.order(&mut conn, id).await?, id)
+    }
+}
+
+type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<pb::WatchOrderResponse, tonic::Status>> + Send + 'static>>;
+
+fn update(order: &Order, change: &str, customer_view: bool) -> pb::WatchOrderResponse {
+    pb::WatchOrderResponse {
+        order: Some(convert::order(order, customer_view)),
+        change: change.to_string(),
+        settled: order.is_settled(),
+    }
+}
+
+/// Streams every recorded change of the order after `version`, in order; ends when the client
+/// goes away or the service shuts down.
+async fn follow(
+    ctx: std::sync::Arc<Ctx>,
+    order_id: String,
+    mut version: i64,
+    customer_view: bool,
+    mut wake: broadcast::Receiver<String>,
+    out: mpsc::Sender<Result<pb::WatchOrderResponse, tonic::Status>>,
+) {
+    loop {
+        tokio::select! {
+            _ = ctx.streams.cancelled() => break,
+            _ = out.closed() => break,
+            _ = tokio::time::sleep(ctx.watch_poll) => {}
+            woke = wake.recv() => match woke {
+                Ok(id) if id != order_id => continue,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+        let entries = match ctx.store.conn().await {
+            Ok(mut conn) => ctx.store.history_after(&mut conn, &order_id, version).await,
+            Err(e) => Err(e),
+        };
+        match entries {
+            Ok(entries) => {
+                for entry in entries {
+                    version = entry.version;
+                    if out
+                        .send(Ok(update(&entry.order, &entry.change, customer_view)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, order_id, "watch re-read failed; retrying"),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl OrderService for Orders {
+    async fn list_orders(
+        &self,
+        request: tonic::Request<pb::ListOrdersRequest>,
+    ) -> Reply<pb::ListOrdersResponse> {
+        let p = principal(&self.0, &request)?;
+        reply(self.list(&p, request.into_inner()).await)
+    }
+
+    async fn get_order(&self, request: tonic::Request<pb::GetOrderRequest>) -> Reply<pb::Order> {
+        let p = principal(&self.0, &request)?;
+        reply(
+            self.get(&p, &request.get_ref().order_id)
+                .await
+                .map(|o| convert::order(&o, p.role.is_customer())),
+        )
+    }
+
+    type WatchOrderStream = WatchStream;
+
+    async fn watch_order(
+        &self,
+        request: tonic::Request<pb::WatchOrderRequest>,
+    ) -> Reply<Self::WatchOrderStream> {
+        let p = principal(&self.0, &request)?;
+        // Listen before reading, so that no change between the read and the wait is missed.
+        let wake = self.0.watch.subscribe();
+        let order = self.get(&p, &request.get_ref().order_id).await?;
+        let customer_view = p.role.is_customer();
+        let (tx, rx) = mpsc::channel(64);
+        let first = update(&order, "initial", customer_view);
+        if tx.send(Ok(first)).await.is_err() {
+            return Err(tonic::Status::cancelled("watcher went away"));
+        }
+        tokio::spawn(follow(
+            self.0.clone(),
+            order.id.clone(),
+            order.version,
+            customer_view,
+            wake,
+            tx,
+        ));
+        Ok(tonic::Response::new(
+            Box::pin(ReceiverStream::new(rx)) as WatchStream
+        ))
+    }
+
+    async fn add_order_note(
+        &self,
+        request: tonic::Request<pb::AddOrderNoteRequest>,
+    ) -> Reply<pb::Order> {
+        let p = principal(&self.0, &request)?;
+        let req = request.get_ref();
+        reply(
+            placing::add_note(&self.0, &p, &req.order_id, &req.text)
+                .await
+                .map(|o| convert::order(&o, p.role.is_customer())),
+        )
+    }
+
+    async fn submit_order(
+        &self,
+        request: tonic::Request<pb::SubmitOrderRequest>,
+    ) -> Reply<pb::Order> {
+        let p = principal(&self.0, &request)?;
+        if let Err(e) = p.require(&BUYERS) {
+            return Err(e.into());
+        }
+        let r = request.get_ref();
+        reply(
+            placing::submit(
+                &self.0,
+                &p,
+                &r.order_id,
+                r.request_id.trim(),
+                r.accept_terms,
+                &r.etag,
+            )
+            .await
+            .map(|o| convert::order(&o, false)),
+        )
+    }
+
+    async fn resubmit_order_item(
+        &self,
+        request: tonic::Request<pb::ResubmitOrderItemRequest>,
+    ) -> Reply<pb::Order> {
+        let p = principal(&self.0, &request)?;
+        if let Err(e) = p.require(&BUYERS) {
+            return Err(e.into());
+        }
+        let r = request.into_inner();
+        let parameters = r
+            .parameters
+            .into_iter()
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        reply(
+            placing::resubmit(&self.0, &p, &r.order_id, &r.item_id, parameters, &r.etag)
+                .await
+                .map(|o| convert::order(&o, false)),
+        )
+    }
+}

@@ -1,0 +1,139 @@
+//! Re-submitting a corrected INQUIRING or FAILED item.
+
+use std::collections::BTreeMap;
+
+use platform::ServiceError;
+use platform::identity::Principal;
+
+use super::{autodesk_rule, visible_order};
+use crate::context::Ctx;
+use crate::domain::cart::into_result;
+use crate::domain::order::Order;
+use crate::domain::plan::AUTODESK;
+use crate::domain::readiness::resolve_parameters;
+use crate::domain::state::{ItemStatus, OrderStatus};
+use crate::domain::subscription::SubscriptionStatus;
+use crate::events::{self, customer_facts, fulfilment_requested, reseller_facts};
+use crate::store::check_etag;
+
+/// Corrects an INQUIRING or FAILED item and sends it back to provisioning as a new attempt.
+pub(crate) async fn resubmit(
+    ctx: &Ctx,
+    principal: &Principal,
+    order_id: &str,
+    item_id: &str,
+    parameters: BTreeMap<String, String>,
+    etag: &str,
+) -> Result<Order, ServiceError> {
+    let (mut order, customer, reseller) = {
+        let mut conn = ctx.store.conn().await?;
+        let order = visible_order(
+            principal,
+            ctx.store.order(&mut conn, order_id).await?,
+            order_id,
+        )?;
+        check_etag(etag, order.version, "order")?;
+        let customer = ctx
+            .store
+            .customer(&mut conn, &order.customer_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("customer {}", order.customer_id)))?;
+        let reseller = ctx.store.reseller(&mut conn, &order.reseller_id).await?;
+        (order, customer, reseller)
+    };
+    let index = order
+        .items
+        .iter()
+        .position(|i| i.id == item_id)
+        .ok_or_else(|| ServiceError::not_found(format!("order item {item_id}")))?;
+    let item = order.items[index].clone();
+    if !item.status.is_resubmittable() {
+        return Err(ServiceError::precondition(
+            "order_item.not_resubmittable",
+            format!(
+                "item {} is {}; only INQUIRING or FAILED items can be re-submitted",
+                item.line_number,
+                item.status.as_str()
+            ),
+        ));
+    }
+    let mut merged = item.parameters.clone();
+    for (k, v) in parameters {
+        if v.is_empty() {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, v);
+        }
+    }
+    let line_values: BTreeMap<String, String> = merged
+        .iter()
+        .filter(|(k, _)| item.plan.parameters.iter().any(|d| &d.key == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    into_result(item.plan.check_parameters(&line_values, "parameters"))?;
+    let now = ctx.now();
+    let facts = reseller_facts(&order.reseller_id, reseller.as_ref());
+    let base = order.version;
+    let mut tx = ctx.store.begin().await?;
+    if item.plan.vendor_id == AUTODESK {
+        autodesk_rule(ctx, &mut tx, &order.reseller_id, &order.id).await?;
+    }
+    {
+        let entry = &mut order.items[index];
+        entry.resubmission += 1;
+        entry.parameters = resolve_parameters(
+            &entry.plan,
+            &line_values,
+            Some(&customer),
+            reseller.as_ref(),
+        );
+        entry.parameter_errors.clear();
+        entry.vendor_message.clear();
+    }
+    let change = order.transition_item(item_id, ItemStatus::Pending, now)?;
+    events::record(ctx, &mut tx, &mut order, change, &facts).await?;
+    if matches!(
+        order.status,
+        OrderStatus::ProvisioningFailed | OrderStatus::CompletedWithErrors
+    ) {
+        let change =
+            order.transition(OrderStatus::ProvisioningStarted, "item re-submitted", now)?;
+        events::record(ctx, &mut tx, &mut order, change, &facts).await?;
+    }
+    if let Some(mut sub) = ctx
+        .store
+        .subscription(&mut tx, &item.subscription_id)
+        .await?
+        && sub.status == SubscriptionStatus::NotProvisioned
+    {
+        let from = sub.set_status(
+            SubscriptionStatus::Provisioning,
+            "re-submitted",
+            &order.id,
+            now,
+        );
+        sub.vendor_message.clear();
+        sub.parameters = order.items[index].parameters.clone();
+        sub.version += 1;
+        ctx.store.update_subscription(&mut tx, &sub).await?;
+        events::subscription_changed(ctx, &mut tx, &sub, from, "re-submitted", &facts).await?;
+    }
+    let payload = fulfilment_requested(
+        &order,
+        &order.items[index],
+        &facts,
+        &customer_facts(&customer),
+    );
+    events::append(
+        ctx,
+        &mut tx,
+        &order.reseller_id,
+        &order.customer_id,
+        payload,
+    )
+    .await?;
+    ctx.store.update_order(&mut tx, &order, base).await?;
+    tx.commit().await?;
+    ctx.outbox.notify();
+    Ok(order)
+}

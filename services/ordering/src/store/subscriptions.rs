@@ -1,0 +1,122 @@
+//! Subscriptions.
+
+use platform::ServiceError;
+use sqlx::AnyConnection;
+
+use super::{Arg, Cursor, Query, Store, decode, encode, expect_one, like_pattern};
+use crate::domain::subscription::{Subscription, SubscriptionStatus};
+
+/// Filters of a subscription listing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubscriptionFilter {
+    /// Only this reseller (None = all, staff).
+    pub(crate) reseller_id: Option<String>,
+    /// Only this customer.
+    pub(crate) customer_id: Option<String>,
+    /// Only this vendor.
+    pub(crate) vendor_id: Option<String>,
+    /// Only these statuses.
+    pub(crate) statuses: Vec<SubscriptionStatus>,
+    /// Text search.
+    pub(crate) text: String,
+}
+
+impl Store {
+    /// A subscription by id.
+    pub(crate) async fn subscription(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Option<Subscription>, ServiceError> {
+        let row = sqlx::query("SELECT doc FROM subscriptions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(conn)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// Inserts a subscription.
+    pub(crate) async fn insert_subscription(
+        &self,
+        conn: &mut AnyConnection,
+        s: &Subscription,
+    ) -> Result<(), ServiceError> {
+        sqlx::query(
+            "INSERT INTO subscriptions (id, reseller_id, customer_id, vendor_id, status, order_item_id, search_text, term_end_day, created_at, updated_at, version, doc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(s.id.clone())
+        .bind(s.reseller_id.clone())
+        .bind(s.customer_id.clone())
+        .bind(s.plan.vendor_id.clone())
+        .bind(s.status.as_str())
+        .bind(s.order_item_id.clone())
+        .bind(s.search_text())
+        .bind(s.term_end.map(|d| d.key()))
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .bind(s.version)
+        .bind(encode(s)?)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Saves a subscription whose stored version is `s.version - 1`.
+    pub(crate) async fn update_subscription(
+        &self,
+        conn: &mut AnyConnection,
+        s: &Subscription,
+    ) -> Result<(), ServiceError> {
+        let rows = sqlx::query(
+            "UPDATE subscriptions SET status = $1, search_text = $2, term_end_day = $3, updated_at = $4, version = $5, doc = $6 WHERE id = $7 AND version = $8",
+        )
+        .bind(s.status.as_str())
+        .bind(s.search_text())
+        .bind(s.term_end.map(|d| d.key()))
+        .bind(s.updated_at)
+        .bind(s.version)
+        .bind(encode(s)?)
+        .bind(s.id.clone())
+        .bind(s.version - 1)
+        .execute(conn)
+        .await?
+        .rows_affected();
+        expect_one(rows, "subscription")
+    }
+
+    /// A page of subscriptions.
+    pub(crate) async fn list_subscriptions(
+        &self,
+        conn: &mut AnyConnection,
+        filter: &SubscriptionFilter,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<(Vec<Subscription>, Option<Cursor>), ServiceError> {
+        let mut q = Query::default();
+        for (column, value) in [
+            ("reseller_id", &filter.reseller_id),
+            ("customer_id", &filter.customer_id),
+            ("vendor_id", &filter.vendor_id),
+        ] {
+            if let Some(v) = value {
+                let p = q.arg(Arg::Text(v.clone()));
+                q.clause(format!("{column} = {p}"));
+            }
+        }
+        if !filter.statuses.is_empty() {
+            let list: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| q.arg(Arg::Text(s.as_str().to_string())))
+                .collect();
+            q.clause(format!("status IN ({})", list.join(", ")));
+        }
+        if !filter.text.trim().is_empty() {
+            let p = q.arg(Arg::Text(like_pattern(filter.text.trim())));
+            q.clause(format!("search_text LIKE {p} ESCAPE '\\'"));
+        }
+        q.after(after);
+        q.page(conn, "subscriptions", limit).await
+    }
+}

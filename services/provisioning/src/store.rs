@@ -1,0 +1,440 @@
+//! SQL of the provisioning service (portable over PostgreSQL and SQLite via `sqlx::Any`).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+/// Columns read for a job (everything but nothing computed).
+const COLUMNS: &str = "id, request_id, order_id, order_number, order_item_id, reseller_id, customer_id, vendor_id, connector, \
+    plan_id, change_type, quantity, state, generation, attempts, error_counts, next_attempt_at, \
+    vendor_reference, vendor_subscription_id, last_vendor_response, last_error, last_error_at, checkpoint, parameters, request, \
+    created_at, updated_at";
+
+/// A stored job row.
+#[derive(Debug, Clone)]
+pub(crate) struct JobRow {
+    pub(crate) id: String,
+    pub(crate) request_id: String,
+    pub(crate) order_id: String,
+    pub(crate) order_number: String,
+    pub(crate) order_item_id: String,
+    pub(crate) reseller_id: String,
+    pub(crate) customer_id: String,
+    pub(crate) vendor_id: String,
+    pub(crate) connector: String,
+    pub(crate) plan_id: String,
+    pub(crate) change_type: String,
+    pub(crate) quantity: i64,
+    pub(crate) state: String,
+    pub(crate) generation: i64,
+    pub(crate) attempts: i64,
+    pub(crate) error_counts: String,
+    pub(crate) next_attempt_at: i64,
+    pub(crate) vendor_reference: String,
+    pub(crate) vendor_subscription_id: String,
+    pub(crate) last_vendor_response: String,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_error_at: Option<i64>,
+    pub(crate) checkpoint: String,
+    pub(crate) parameters: String,
+    pub(crate) request: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+impl JobRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            request_id: row.try_get("request_id")?,
+            order_id: row.try_get("order_id")?,
+            order_number: row.try_get("order_number")?,
+            order_item_id: row.try_get("order_item_id")?,
+            reseller_id: row.try_get("reseller_id")?,
+            customer_id: row.try_get("customer_id")?,
+            vendor_id: row.try_get("vendor_id")?,
+            connector: row.try_get("connector")?,
+            plan_id: row.try_get("plan_id")?,
+            change_type: row.try_get("change_type")?,
+            quantity: row.try_get("quantity")?,
+            state: row.try_get("state")?,
+            generation: row.try_get("generation")?,
+            attempts: row.try_get("attempts")?,
+            error_counts: row.try_get("error_counts")?,
+            next_attempt_at: row.try_get("next_attempt_at")?,
+            vendor_reference: row.try_get("vendor_reference")?,
+            vendor_subscription_id: row.try_get("vendor_subscription_id")?,
+            last_vendor_response: row.try_get("last_vendor_response")?,
+            last_error: row.try_get("last_error")?,
+            last_error_at: row.try_get("last_error_at")?,
+            checkpoint: row.try_get("checkpoint")?,
+            parameters: row.try_get("parameters")?,
+            request: row.try_get("request")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+fn rows(rows: &[AnyRow]) -> Result<Vec<JobRow>, sqlx::Error> {
+    rows.iter().map(JobRow::from_row).collect()
+}
+
+/// A job to create.
+#[derive(Debug, Clone)]
+pub(crate) struct NewJob {
+    pub(crate) id: String,
+    pub(crate) request_id: String,
+    pub(crate) order_id: String,
+    pub(crate) order_number: String,
+    pub(crate) order_item_id: String,
+    pub(crate) reseller_id: String,
+    pub(crate) customer_id: String,
+    pub(crate) vendor_id: String,
+    pub(crate) connector: String,
+    pub(crate) plan_id: String,
+    pub(crate) change_type: String,
+    pub(crate) quantity: i64,
+    pub(crate) parameters: String,
+    pub(crate) request: Vec<u8>,
+}
+
+/// Inserts a job unless one exists for its request id; whether it was inserted.
+pub(crate) async fn insert_job(
+    conn: &mut AnyConnection,
+    job: &NewJob,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO provisioning_jobs (id, request_id, order_id, order_number, order_item_id, reseller_id, customer_id, vendor_id, \
+         connector, plan_id, change_type, quantity, state, next_attempt_at, parameters, request, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $14, $15, $13, $13) ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(job.id.clone())
+    .bind(job.request_id.clone())
+    .bind(job.order_id.clone())
+    .bind(job.order_number.clone())
+    .bind(job.order_item_id.clone())
+    .bind(job.reseller_id.clone())
+    .bind(job.customer_id.clone())
+    .bind(job.vendor_id.clone())
+    .bind(job.connector.clone())
+    .bind(job.plan_id.clone())
+    .bind(job.change_type.clone())
+    .bind(job.quantity)
+    .bind(now)
+    .bind(job.parameters.clone())
+    .bind(job.request.clone())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Cancels the job of `request_id` if it is still queued (never claimed by a worker).
+pub(crate) async fn cancel_queued_by_request(
+    conn: &mut AnyConnection,
+    request_id: &str,
+    now: i64,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE provisioning_jobs SET state = 'cancelled', updated_at = $1 WHERE request_id = $2 AND state = 'queued' RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(now)
+        .bind(request_id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(JobRow::from_row).transpose()
+}
+
+/// Claims up to `limit` due jobs for `owner` until `lease_until` (queued jobs become submitted).
+/// Returns the claimed rows as they were before the claim. Run inside a transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn claim(
+    conn: &mut AnyConnection,
+    skip_locked: &str,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+    skip_connectors: &[&str],
+) -> Result<Vec<JobRow>, sqlx::Error> {
+    let skip = if skip_connectors.is_empty() {
+        String::new()
+    } else {
+        let params: Vec<String> = (0..skip_connectors.len())
+            .map(|i| format!("${}", i + 3))
+            .collect();
+        format!(" AND connector NOT IN ({})", params.join(", "))
+    };
+    let select = format!(
+        "SELECT {COLUMNS} FROM provisioning_jobs WHERE state IN ('queued', 'submitted', 'waiting_on_vendor') \
+         AND next_attempt_at <= $1 AND lease_until < $1{skip} ORDER BY next_attempt_at LIMIT $2{skip_locked}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(select))
+        .bind(now)
+        .bind(limit);
+    for connector in skip_connectors {
+        query = query.bind(connector.to_string());
+    }
+    let claimed = rows(&query.fetch_all(&mut *conn).await?)?;
+    let mut out = Vec::with_capacity(claimed.len());
+    for job in claimed {
+        let done = sqlx::query(
+            "UPDATE provisioning_jobs SET lease_owner = $1, lease_until = $2, updated_at = $3, \
+             state = CASE WHEN state = 'queued' THEN 'submitted' ELSE state END WHERE id = $4 AND lease_until < $3",
+        )
+        .bind(owner.to_string())
+        .bind(lease_until)
+        .bind(now)
+        .bind(job.id.clone())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            out.push(job);
+        }
+    }
+    Ok(out)
+}
+
+/// Stores a checkpoint if `owner` still holds the job.
+pub(crate) async fn save_checkpoint(
+    pool: &AnyPool,
+    id: &str,
+    owner: &str,
+    checkpoint: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE provisioning_jobs SET checkpoint = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4")
+        .bind(checkpoint.to_string())
+        .bind(now)
+        .bind(id.to_string())
+        .bind(owner.to_string())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The result of a round, as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) state: String,
+    pub(crate) next_attempt_at: i64,
+    pub(crate) vendor_reference: String,
+    pub(crate) vendor_subscription_id: String,
+    pub(crate) last_vendor_response: Option<String>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) checkpoint: String,
+    pub(crate) error_counts: String,
+}
+
+/// Records a round's outcome and releases the lease, if `owner` still holds the job.
+pub(crate) async fn record(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner: &str,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE provisioning_jobs SET state = $1, next_attempt_at = $2, vendor_reference = $3, vendor_subscription_id = $4, \
+         last_vendor_response = COALESCE($5, last_vendor_response), last_error = COALESCE($6, last_error), \
+         last_error_at = CASE WHEN $6 IS NULL THEN last_error_at ELSE $7 END, checkpoint = $8, error_counts = $9, \
+         attempts = attempts + 1, lease_owner = NULL, lease_until = 0, updated_at = $7 WHERE id = $10 AND lease_owner = $11",
+    )
+    .bind(outcome.state.clone())
+    .bind(outcome.next_attempt_at)
+    .bind(outcome.vendor_reference.clone())
+    .bind(outcome.vendor_subscription_id.clone())
+    .bind(outcome.last_vendor_response.clone())
+    .bind(outcome.last_error.clone())
+    .bind(now)
+    .bind(outcome.checkpoint.clone())
+    .bind(outcome.error_counts.clone())
+    .bind(id.to_string())
+    .bind(owner.to_string())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives a claimed job back without a vendor call (e.g. the vendor gate is closed).
+pub(crate) async fn release(
+    pool: &AnyPool,
+    id: &str,
+    owner: &str,
+    next_attempt_at: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE provisioning_jobs SET next_attempt_at = $1, lease_owner = NULL, lease_until = 0, updated_at = $2 WHERE id = $3 AND lease_owner = $4",
+    )
+    .bind(next_attempt_at)
+    .bind(now)
+    .bind(id.to_string())
+    .bind(owner.to_string())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// One job.
+pub(crate) async fn get(pool: &AnyPool, id: &str) -> Result<Option<JobRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM provisioning_jobs WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(JobRow::from_row).transpose()
+}
+
+/// List filters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    pub(crate) states: Vec<String>,
+    pub(crate) vendor_id: Option<String>,
+    pub(crate) reseller_id: Option<String>,
+    pub(crate) order_id: Option<String>,
+    /// Keyset cursor: ids before this one (newest first).
+    pub(crate) before_id: Option<String>,
+}
+
+/// Jobs matching `filter`, newest first, at most `limit`.
+pub(crate) async fn list(
+    pool: &AnyPool,
+    filter: &Filter,
+    limit: i64,
+) -> Result<Vec<JobRow>, sqlx::Error> {
+    let mut clauses = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    let param = |value: String, binds: &mut Vec<String>| {
+        binds.push(value);
+        format!("${}", binds.len())
+    };
+    if !filter.states.is_empty() {
+        let list: Vec<String> = filter
+            .states
+            .iter()
+            .map(|s| param(s.clone(), &mut binds))
+            .collect();
+        clauses.push(format!("state IN ({})", list.join(", ")));
+    }
+    for (column, value) in [
+        ("vendor_id", &filter.vendor_id),
+        ("reseller_id", &filter.reseller_id),
+        ("order_id", &filter.order_id),
+        ("id", &filter.before_id),
+    ] {
+        if let Some(value) = value {
+            let p = param(value.clone(), &mut binds);
+            let op = if column == "id" { "<" } else { "=" };
+            clauses.push(format!("{column} {op} {p}"));
+        }
+    }
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM provisioning_jobs{filter_sql} ORDER BY id DESC LIMIT ${}",
+        binds.len() + 1
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in binds {
+        query = query.bind(value);
+    }
+    rows(&query.bind(limit).fetch_all(pool).await?)
+}
+
+/// Operator changes to a job, applied only if the job is still in `expected_state` and not leased.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpsChange {
+    pub(crate) state: Option<String>,
+    pub(crate) next_attempt_at: Option<i64>,
+    /// Start over at the vendor: new generation, empty checkpoint and error counts.
+    pub(crate) restart: bool,
+    pub(crate) parameters: Option<String>,
+}
+
+/// Applies an operator change; whether it applied.
+pub(crate) async fn ops_update(
+    conn: &mut AnyConnection,
+    id: &str,
+    expected_state: &str,
+    change: &OpsChange,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let restart = i64::from(change.restart);
+    let done = sqlx::query(
+        "UPDATE provisioning_jobs SET state = COALESCE($1, state), next_attempt_at = COALESCE($2, next_attempt_at), \
+         parameters = COALESCE($3, parameters), \
+         generation = generation + $4, \
+         checkpoint = CASE WHEN $4 = 1 THEN '{}' ELSE checkpoint END, \
+         error_counts = CASE WHEN $4 = 1 THEN '{}' ELSE error_counts END, \
+         vendor_reference = CASE WHEN $4 = 1 THEN '' ELSE vendor_reference END, \
+         updated_at = $5 WHERE id = $6 AND state = $7",
+    )
+    .bind(change.state.clone())
+    .bind(change.next_attempt_at)
+    .bind(change.parameters.clone())
+    .bind(restart)
+    .bind(now)
+    .bind(id.to_string())
+    .bind(expected_state.to_string())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A vendor account remembered for a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Account {
+    pub(crate) account_id: String,
+    pub(crate) domain: String,
+    pub(crate) agreement_confirmed: bool,
+}
+
+/// The account of `customer_id` at `connector`.
+pub(crate) async fn account(
+    pool: &AnyPool,
+    connector: &str,
+    customer_id: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let row = sqlx::query("SELECT account_id, domain, agreement_confirmed FROM provisioning_vendor_accounts WHERE connector = $1 AND customer_id = $2")
+        .bind(connector.to_string())
+        .bind(customer_id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| {
+        Ok(Account {
+            account_id: r.try_get("account_id")?,
+            domain: r.try_get("domain")?,
+            agreement_confirmed: r.try_get::<i64, _>("agreement_confirmed")? != 0,
+        })
+    })
+    .transpose()
+}
+
+/// Remembers the account of `customer_id` at `connector`.
+pub(crate) async fn upsert_account(
+    conn: &mut AnyConnection,
+    connector: &str,
+    customer_id: &str,
+    account: &Account,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO provisioning_vendor_accounts (connector, customer_id, account_id, domain, agreement_confirmed, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (connector, customer_id) DO UPDATE SET account_id = excluded.account_id, \
+         domain = excluded.domain, agreement_confirmed = excluded.agreement_confirmed, updated_at = excluded.updated_at",
+    )
+    .bind(connector.to_string())
+    .bind(customer_id.to_string())
+    .bind(account.account_id.clone())
+    .bind(account.domain.clone())
+    .bind(i64::from(account.agreement_confirmed))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,472 @@
+//! The worker pool: claims due jobs with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), lets
+//! the job's connector advance it, and records the outcome together with its event in one
+//! transaction. Any number of pools may share a database; a crashed worker's jobs are picked up
+//! again once their lease has passed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marketplace_platform::clock::{SharedClock, from_micros, to_micros};
+use marketplace_platform::db::Database;
+use marketplace_platform::outbox::Outbox;
+use marketplace_proto::events::v1 as ev;
+use prost::Message;
+use serde::Deserialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::connectors::Connectors;
+use crate::domain::connector::{Checkpoint, CheckpointSaver, Report, SaveError, Step};
+use crate::domain::error::VendorError;
+use crate::domain::job::JobState;
+use crate::domain::order::JobContext;
+use crate::domain::retry::RetryPolicy;
+use crate::domain::transition::{Announce, decide};
+use crate::events::{self, JobFacts};
+use crate::store::{self, JobRow};
+
+/// Worker settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WorkerSettings {
+    /// Worker tasks of this replica.
+    pub workers: usize,
+    /// Jobs claimed per claim.
+    pub claim_batch: i64,
+    /// How long a claimed job belongs to its worker (milliseconds); then any worker may take it.
+    pub lease_ms: u64,
+    /// How often idle workers look for due jobs when nothing woke them (milliseconds).
+    pub poll_interval_ms: u64,
+    /// First retry backoff (milliseconds); doubles per retry, with jitter.
+    pub backoff_base_ms: u64,
+    /// Largest retry backoff (milliseconds).
+    pub backoff_max_ms: u64,
+    /// Transient errors (network, timeouts, 5xx) a job may hit before it fails.
+    pub max_transient_attempts: u32,
+    /// 429 answers a job may hit before it fails.
+    pub max_throttled_attempts: u32,
+    /// Vendor conflicts (order in progress) a job may hit before it fails.
+    pub max_conflict_attempts: u32,
+    /// First status poll after the vendor accepted (milliseconds); grows ×1.5 per poll.
+    pub vendor_poll_initial_ms: u64,
+    /// Largest status poll interval (milliseconds).
+    pub vendor_poll_max_ms: u64,
+    /// A job still unfinished after this long fails (seconds). Hours are normal; days are not.
+    pub max_job_age_secs: u64,
+    /// How long shutdown waits for in-flight jobs (milliseconds).
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            claim_batch: 8,
+            lease_ms: 300_000,
+            poll_interval_ms: 500,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            max_transient_attempts: 10,
+            max_throttled_attempts: 30,
+            max_conflict_attempts: 20,
+            vendor_poll_initial_ms: 2_000,
+            vendor_poll_max_ms: 600_000,
+            max_job_age_secs: 7 * 24 * 3600,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The retry policy these settings describe.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_base_ms)),
+            max_transient: self.max_transient_attempts,
+            max_throttled: self.max_throttled_attempts,
+            max_conflict: self.max_conflict_attempts,
+            poll_initial: Duration::from_millis(self.vendor_poll_initial_ms),
+            poll_max: Duration::from_millis(
+                self.vendor_poll_max_ms.max(self.vendor_poll_initial_ms),
+            ),
+        }
+    }
+}
+
+/// What a [`WorkerHook`] tells the worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAction {
+    /// Record the outcome normally.
+    Continue,
+    /// Behave like a process killed right now: drop the outcome uncommitted and stop the worker.
+    Crash,
+}
+
+/// Test hook called between a job's vendor calls and the commit of their outcome.
+pub trait WorkerHook: Send + Sync + 'static {
+    /// Called after the connector returned for `job_id`, before anything is committed.
+    fn after_vendor_call(&self, job_id: &str) -> HookAction;
+}
+
+/// Everything the workers share.
+pub(crate) struct Pool {
+    pub(crate) db: Database,
+    pub(crate) outbox: Outbox,
+    pub(crate) clock: SharedClock,
+    pub(crate) connectors: Connectors,
+    pub(crate) settings: WorkerSettings,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) hook: Option<Arc<dyn WorkerHook>>,
+    pub(crate) instance: String,
+}
+
+/// How long a worker keeps looking after a wake-up found nothing (the row commits just after).
+const EAGER_WINDOW: Duration = Duration::from_millis(25);
+
+enum Flow {
+    Continue,
+    Crash,
+}
+
+impl Pool {
+    /// Starts the workers.
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        shutdown: &CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..self.settings.workers.max(1))
+            .map(|n| {
+                let pool = self.clone();
+                let shutdown = shutdown.clone();
+                let owner = format!("{}-{n}", pool.instance);
+                tokio::spawn(async move { pool.run(owner, shutdown).await })
+            })
+            .collect()
+    }
+
+    async fn run(self: Arc<Self>, owner: String, shutdown: CancellationToken) {
+        let poll = Duration::from_millis(self.settings.poll_interval_ms.max(1));
+        let mut eager_until: Option<Instant> = None;
+        while !shutdown.is_cancelled() {
+            let claimed = match self.claim(&owner).await {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    tracing::warn!(%error, worker = %owner, "claiming jobs failed; retrying");
+                    tokio::select! { _ = shutdown.cancelled() => break, _ = tokio::time::sleep(poll) => {} }
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                if eager_until.is_some_and(|t| Instant::now() < t) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+                eager_until = None;
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.wake.notified() => eager_until = Some(Instant::now() + EAGER_WINDOW),
+                    _ = tokio::time::sleep(poll) => {}
+                }
+                continue;
+            }
+            if claimed.len() as i64 >= self.settings.claim_batch {
+                // More work is likely waiting: get a peer going.
+                self.wake.notify_one();
+            }
+            let claimed_at = Instant::now();
+            for job in claimed {
+                if let Flow::Crash = self.process(&owner, job, claimed_at).await {
+                    tracing::warn!(worker = %owner, "worker stopped by test hook (simulated crash)");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Claims due jobs; queued ones become submitted (announced in the same transaction).
+    async fn claim(&self, owner: &str) -> Result<Vec<JobRow>, sqlx::Error> {
+        let now = self.clock.now();
+        let now_micros = to_micros(now);
+        let lease_until = now_micros + (self.settings.lease_ms as i64) * 1_000;
+        let mut tx = self.db.pool().begin().await?;
+        // Jobs of a vendor that asked us to wait stay where they are (queued ones stay cancellable).
+        let blocked = self.connectors.blocked();
+        let jobs = store::claim(
+            &mut tx,
+            self.db.skip_locked(),
+            owner,
+            now_micros,
+            lease_until,
+            self.settings.claim_batch.max(1),
+            &blocked,
+        )
+        .await?;
+        let mut announced = false;
+        for job in jobs.iter().filter(|j| j.state == JobState::Queued.as_str()) {
+            let event =
+                events::progressed(&JobFacts::of(job), JobState::Submitted, "", &self.clock);
+            self.outbox.append(&mut tx, &event, now_micros).await?;
+            announced = true;
+        }
+        tx.commit().await?;
+        if announced {
+            self.outbox.notify();
+        }
+        Ok(jobs)
+    }
+
+    async fn process(&self, owner: &str, job: JobRow, claimed_at: Instant) -> Flow {
+        let span = tracing::info_span!("provisioning.job", job_id = %job.id, connector = %job.connector, state = %job.state);
+        self.process_job(owner, job, claimed_at)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_job(&self, owner: &str, job: JobRow, claimed_at: Instant) -> Flow {
+        let now_micros = to_micros(self.clock.now());
+        // A job that waited too long in this worker's batch goes back rather than risk its lease.
+        if claimed_at.elapsed() > Duration::from_millis(self.settings.lease_ms / 2) {
+            let _ = store::release(self.db.pool(), &job.id, owner, now_micros, now_micros).await;
+            return Flow::Continue;
+        }
+
+        let mut checkpoint: Checkpoint = serde_json::from_str(&job.checkpoint).unwrap_or_default();
+        let report = match self.connectors.get(&job.connector).cloned() {
+            None => Report::new(Step::Error(VendorError::permanent(
+                "unknown_connector",
+                format!(
+                    "no connector {:?} is configured for this plan",
+                    job.connector
+                ),
+            ))),
+            Some(connector) => {
+                if let Some(wait) = connector.blocked_for() {
+                    // The vendor asked us to wait (429): do not call before Retry-After.
+                    let next = now_micros + wait.as_micros() as i64;
+                    let _ = store::release(self.db.pool(), &job.id, owner, next, now_micros).await;
+                    return Flow::Continue;
+                }
+                match self.context(&job, &mut checkpoint).await {
+                    Ok(ctx) => {
+                        let saver = Saver {
+                            db: self.db.clone(),
+                            job_id: job.id.clone(),
+                            owner: owner.to_string(),
+                            clock: self.clock.clone(),
+                        };
+                        connector.advance(&ctx, &mut checkpoint, &saver).await
+                    }
+                    Err(error) => Report::new(Step::Error(error)),
+                }
+            }
+        };
+        if let Some(hook) = &self.hook
+            && hook.after_vendor_call(&job.id) == HookAction::Crash
+        {
+            return Flow::Crash;
+        }
+        if report.step == Step::LostLease {
+            tracing::warn!(job_id = %job.id, "lease lost while working; another worker owns the job");
+            return Flow::Continue;
+        }
+        if let Err(error) = self.record(owner, &job, &checkpoint, report).await {
+            tracing::warn!(job_id = %job.id, %error, "recording the outcome failed; the job is retried after its lease");
+        }
+        Flow::Continue
+    }
+
+    /// The connector's view of the job, with remembered vendor accounts filled in.
+    async fn context(
+        &self,
+        job: &JobRow,
+        checkpoint: &mut Checkpoint,
+    ) -> Result<JobContext, VendorError> {
+        let request = ev::FulfilmentRequested::decode(job.request.as_slice()).map_err(|e| {
+            VendorError::permanent("bad_request", format!("stored request is unreadable: {e}"))
+        })?;
+        let parameters: BTreeMap<String, String> =
+            serde_json::from_str(&job.parameters).unwrap_or_default();
+        let mut order = events::order_from_proto(&request, parameters)
+            .ok_or_else(|| VendorError::permanent("bad_request", "the request names no change"))?;
+        let account = store::account(self.db.pool(), &job.connector, &job.customer_id)
+            .await
+            .map_err(|e| VendorError::transient("storage", e.to_string()))?;
+        if let Some(account) = account {
+            match job.connector.as_str() {
+                "microsoft_nce"
+                    if checkpoint.customer_tenant_id.is_none()
+                        && order.customer.microsoft_tenant_id.is_empty() =>
+                {
+                    checkpoint.customer_tenant_id = Some(account.account_id);
+                    checkpoint.customer_tenant_domain = Some(account.domain);
+                    checkpoint.mca_confirmed |= account.agreement_confirmed;
+                }
+                "autodesk" if order.customer.autodesk_csn.is_empty() => {
+                    order.customer.autodesk_csn = account.account_id
+                }
+                _ => {}
+            }
+        }
+        Ok(JobContext {
+            job_id: job.id.clone(),
+            generation: job.generation,
+            order,
+        })
+    }
+
+    async fn record(
+        &self,
+        owner: &str,
+        job: &JobRow,
+        checkpoint: &Checkpoint,
+        report: Report,
+    ) -> Result<(), sqlx::Error> {
+        let now = self.clock.now();
+        let now_micros = to_micros(now);
+        let state = JobState::parse(&job.state).unwrap_or(JobState::Submitted);
+        let counts: BTreeMap<String, u32> =
+            serde_json::from_str(&job.error_counts).unwrap_or_default();
+        let age = (now - from_micros(job.created_at))
+            .try_into()
+            .unwrap_or(Duration::ZERO);
+        let max_age = Duration::from_secs(self.settings.max_job_age_secs);
+        let t = decide(
+            state,
+            &report.step,
+            &counts,
+            checkpoint.polls,
+            age,
+            max_age,
+            &self.settings.policy(),
+            rand::random::<f64>(),
+        );
+        let vendor_subscription_id = match &t.announce {
+            Announce::Succeeded(s) if !s.vendor_subscription_id.is_empty() => {
+                s.vendor_subscription_id.clone()
+            }
+            _ => job.vendor_subscription_id.clone(),
+        };
+        let outcome = store::Outcome {
+            state: t.state.as_str().to_string(),
+            next_attempt_at: now_micros + t.next_in.as_micros() as i64,
+            vendor_reference: if t.vendor_reference.is_empty() {
+                job.vendor_reference.clone()
+            } else {
+                t.vendor_reference.clone()
+            },
+            vendor_subscription_id,
+            last_vendor_response: report.last_response.clone(),
+            last_error: t.error.as_ref().and_then(|e| serde_json::to_string(e).ok()),
+            checkpoint: serde_json::to_string(checkpoint).unwrap_or_else(|_| "{}".into()),
+            error_counts: serde_json::to_string(&t.error_counts).unwrap_or_else(|_| "{}".into()),
+        };
+        let facts = JobFacts::of(job);
+        let mut tx = self.db.pool().begin().await?;
+        if !store::record(&mut tx, &job.id, owner, &outcome, now_micros).await? {
+            tx.rollback().await?;
+            tracing::warn!(job_id = %job.id, "lease lost before commit; outcome dropped (another worker owns the job)");
+            return Ok(());
+        }
+        let event = match &t.announce {
+            Announce::Nothing => None,
+            Announce::Waiting(reference) => Some(events::progressed(
+                &facts,
+                JobState::WaitingOnVendor,
+                reference,
+                &self.clock,
+            )),
+            Announce::Succeeded(success) => Some(events::succeeded(&facts, success, &self.clock)),
+            Announce::Inquiring(error) => Some(events::inquiring(&facts, error, &self.clock)),
+            Announce::Failed(error) => Some(events::failed(&facts, error, &self.clock)),
+        };
+        if let Some(event) = &event {
+            self.outbox.append(&mut tx, event, now_micros).await?;
+        }
+        if let Some(account) = remembered_account(job, checkpoint, &t.announce) {
+            store::upsert_account(
+                &mut tx,
+                &job.connector,
+                &job.customer_id,
+                &account,
+                now_micros,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if event.is_some() {
+            self.outbox.notify();
+        }
+        match &t.error {
+            Some(error) if t.state.is_active() => {
+                tracing::info!(job_id = %job.id, %error, retry_in_ms = t.next_in.as_millis() as u64, "vendor error; will retry")
+            }
+            Some(error) => {
+                tracing::info!(job_id = %job.id, %error, state = t.state.as_str(), "job ended with a vendor error")
+            }
+            None => tracing::debug!(job_id = %job.id, state = t.state.as_str(), "job advanced"),
+        }
+        Ok(())
+    }
+}
+
+/// The vendor account a round established for the customer, to reuse for later jobs.
+fn remembered_account(
+    job: &JobRow,
+    checkpoint: &Checkpoint,
+    announce: &Announce,
+) -> Option<store::Account> {
+    match job.connector.as_str() {
+        "microsoft_nce" => checkpoint
+            .customer_tenant_id
+            .as_ref()
+            .map(|id| store::Account {
+                account_id: id.clone(),
+                domain: checkpoint
+                    .customer_tenant_domain
+                    .clone()
+                    .unwrap_or_default(),
+                agreement_confirmed: checkpoint.mca_confirmed,
+            }),
+        "autodesk" => match announce {
+            Announce::Succeeded(s) if !s.autodesk_customer_csn.is_empty() => Some(store::Account {
+                account_id: s.autodesk_customer_csn.clone(),
+                domain: String::new(),
+                agreement_confirmed: false,
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Saves checkpoints for one claimed job.
+struct Saver {
+    db: Database,
+    job_id: String,
+    owner: String,
+    clock: SharedClock,
+}
+
+#[async_trait::async_trait]
+impl CheckpointSaver for Saver {
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), SaveError> {
+        let json =
+            serde_json::to_string(checkpoint).map_err(|e| SaveError::Storage(e.to_string()))?;
+        match store::save_checkpoint(
+            self.db.pool(),
+            &self.job_id,
+            &self.owner,
+            &json,
+            to_micros(self.clock.now()),
+        )
+        .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SaveError::LeaseLost),
+            Err(e) => Err(SaveError::Storage(e.to_string())),
+        }
+    }
+}
