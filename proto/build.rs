@@ -13,6 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut protos = Vec::new();
     collect_protos(&root.join("marketplace"), &mut protos)?;
     protos.sort();
+    // google.rpc error details are compiled into the descriptor set so that reflection clients
+    // (grpcurl, Postman) can decode the BadRequest/PreconditionFailure details we send.
+    protos.push(root.join("third_party/google/rpc/error_details.proto"));
+    protos.push(root.join("third_party/google/rpc/status.proto"));
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let descriptor_path = out.join("marketplace_descriptor.bin");
 

@@ -34,6 +34,8 @@ pub struct Running {
     pub smtp: Option<notification::sandbox_smtp::SmtpSink>,
     /// gRPC addresses of the services started here, by name.
     pub services: Vec<(&'static str, SocketAddr)>,
+    /// Prometheus `/metrics` address of this process.
+    pub metrics: Option<SocketAddr>,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     shutdown: CancellationToken,
 }
@@ -119,6 +121,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let memory_bus: Option<SharedBus> = all.then(|| Arc::new(InProcessBus::new()) as SharedBus);
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut services = Vec::new();
+    let metrics = if config.migrate_only { None } else { marketplace_platform::metrics::spawn(&config.telemetry.metrics_listen, shutdown.clone()).await? };
 
     // Sandbox vendors.
     let (vendor_sim, vendor_addrs) = if runs(Role::VendorSim) && (config.vendor_sim.enabled || config.role == Role::VendorSim) {
@@ -199,7 +202,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     if config.migrate_only {
         tracing::info!(components = ?runners.iter().map(|(name, _, _)| *name).collect::<Vec<_>>(), gateway = gateway_app.is_some(), "migrations applied");
         shutdown.cancel();
-        return Ok(Running { gateway_http: None, gateway_grpc: None, vendor_sim, vendor_addrs, smtp, services, tasks, shutdown });
+        return Ok(Running { gateway_http: None, gateway_grpc: None, vendor_sim, vendor_addrs, smtp, services, metrics, tasks, shutdown });
     }
     for (name, listener, runner) in runners {
         let token = shutdown.clone();
@@ -217,6 +220,7 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         vendor_addrs,
         smtp,
         services,
+        metrics,
         tasks,
         shutdown,
     })

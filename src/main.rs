@@ -120,12 +120,15 @@ fn print_banner(config: &Config, running: &marketplace::Running) {
     if let Some(smtp) = &running.smtp {
         println!("  Sandbox SMTP:    smtp://{}", smtp.addr());
     }
+    if let Some(metrics) = running.metrics {
+        println!("  Metrics:         http://{metrics}/metrics");
+    }
     println!();
     println!("  Demo reseller `reseller-demo` (customer `customer-demo`). Bearer tokens (30 days):");
     println!("    reseller_admin: {reseller}");
     println!("    staff:          {}", token("staff", "demo-staff", None));
     println!("    customer_admin: {}", token("customer_admin", "demo-customer-admin", Some("customer-demo")));
     println!();
-    println!("  Try:  curl -s -H \"Authorization: Bearer $TOKEN\" http://{http}/v1/plans?query=autocad");
+    println!("  Try:  curl -s -H \"Authorization: Bearer $TOKEN\" 'http://{http}/v1/plans?query=autocad'");
     println!();
 }

@@ -24,13 +24,13 @@ pub(crate) const KEY_PREFIX: &str = "mk_";
 const TOUCH_GRANULARITY_MICROS: i64 = 60 * 1_000_000;
 
 /// A fresh random key: `mk_` + base64url of 32 random bytes.
-pub fn generate_key() -> String {
+pub(crate) fn generate_key() -> String {
     let bytes: [u8; 32] = rand::random();
     format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored hash of a key.
-pub fn hash_key(key: &str) -> String {
+pub(crate) fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 

@@ -1,7 +1,7 @@
 //! The API gateway: the public edge of the marketplace.
 //!
 //! * REST/JSON for frontends on the HTTP listener: every `google.api.http` binding of the public
-//!   contracts ([`rest`]), RFC 9457 problems, `Idempotency-Key`, `ETag`/`If-Match`, Server-Sent
+//!   contracts, RFC 9457 problems, `Idempotency-Key`, `ETag`/`If-Match`, Server-Sent
 //!   Events for live order status, OpenAPI 3.1 at `/openapi.json`, `/health/livez|readyz`.
 //! * Native gRPC (and gRPC-Web with CORS) for partners on the gRPC listener: a transparent,
 //!   authenticating proxy to the owning services, with health and reflection served locally.
@@ -13,6 +13,7 @@
 
 // Problem documents are returned by value on the cold error path; boxing them buys nothing.
 #![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
 
 extern crate marketplace_platform as platform;
 
@@ -46,7 +47,6 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use api_keys::{generate_key, hash_key};
 pub use jwt::{AuthSettings, Claims, demo_token};
 pub use problem::{PROBLEM_JSON, Problem, ProblemField};
 pub use ratelimit::RateLimitSettings;

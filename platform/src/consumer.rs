@@ -107,6 +107,12 @@ impl Consumer {
         async {
             match self.apply(&delivery.id, &delivery.subject, &delivery.payload).await {
                 Ok(outcome) => {
+                    let label = match outcome {
+                        Applied::Applied => "applied",
+                        Applied::Duplicate => "duplicate",
+                        Applied::Rejected => "rejected",
+                    };
+                    metrics::counter!("events_consumed_total", "consumer" => self.name.clone(), "outcome" => label).increment(1);
                     if let (Applied::Applied, Some(outbox)) = (outcome, &self.outbox) {
                         outbox.notify();
                     }
@@ -115,6 +121,7 @@ impl Consumer {
                     }
                 }
                 Err(error) => {
+                    metrics::counter!("events_consumed_total", "consumer" => self.name.clone(), "outcome" => "retry").increment(1);
                     tracing::warn!(%error, "event not applied; will be redelivered");
                     let _ = delivery.nack(Some(Duration::from_millis(500))).await;
                 }
@@ -140,7 +147,13 @@ impl Consumer {
             return Ok(Applied::Duplicate);
         }
         let outcome = match Envelope::decode(payload) {
-            Ok(envelope) => self.handler.handle(&mut tx, &envelope).await,
+            Ok(envelope) => {
+                if let Some(occurred) = envelope.occur_time.as_ref().and_then(crate::clock::from_timestamp) {
+                    let lag = (self.clock.now() - occurred).as_seconds_f64().max(0.0);
+                    metrics::histogram!("event_consumer_lag_seconds", "consumer" => self.name.clone()).record(lag);
+                }
+                self.handler.handle(&mut tx, &envelope).await
+            }
             Err(error) => Err(HandleError::Reject(format!("undecodable event: {error}"))),
         };
         match outcome {

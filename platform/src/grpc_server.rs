@@ -115,6 +115,7 @@ impl GrpcServer {
         });
         let layers = tower::ServiceBuilder::new()
             .layer(trace)
+            .layer(crate::metrics::GrpcMetricsLayer)
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
             .into_inner();
         let builder = tonic::transport::Server::builder()

@@ -17,6 +17,7 @@ pub mod grpc_client;
 pub mod grpc_server;
 pub mod identity;
 pub mod ids;
+pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod propagation;

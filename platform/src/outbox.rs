@@ -103,11 +103,13 @@ pub struct RelaySettings {
     pub poll_interval: Duration,
     /// How long published rows are kept.
     pub retention: Duration,
+    /// Service name for metrics labels.
+    pub name: String,
 }
 
 impl Default for RelaySettings {
     fn default() -> Self {
-        Self { batch_size: 100, poll_interval: Duration::from_millis(500), retention: Duration::from_secs(24 * 3600) }
+        Self { batch_size: 100, poll_interval: Duration::from_millis(500), retention: Duration::from_secs(24 * 3600), name: "service".into() }
     }
 }
 
@@ -136,6 +138,7 @@ impl Relay {
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_cleanup = std::time::Instant::now();
+        let mut last_gauges = std::time::Instant::now() - Duration::from_secs(60);
         loop {
             let published = match self.publish_batch().await {
                 Ok(n) => n,
@@ -144,6 +147,10 @@ impl Relay {
                     0
                 }
             };
+            if published == 0 && last_gauges.elapsed() > Duration::from_secs(5) {
+                last_gauges = std::time::Instant::now();
+                self.record_gauges().await;
+            }
             if last_cleanup.elapsed() > Duration::from_secs(60) {
                 last_cleanup = std::time::Instant::now();
                 if let Err(error) = self.cleanup().await {
@@ -164,7 +171,7 @@ impl Relay {
     /// Publishes one batch; returns how many rows were published.
     pub async fn publish_batch(&self) -> anyhow::Result<usize> {
         let select = format!(
-            "SELECT seq, id, subject, headers, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1{}",
+            "SELECT seq, id, subject, headers, payload, created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1{}",
             self.db.skip_locked()
         );
         match self.db.backend() {
@@ -196,8 +203,15 @@ impl Relay {
             let payload: Vec<u8> = row.get("payload");
             let event = OutgoingEvent { id: row.get("id"), subject: row.get("subject"), headers, payload: payload.into() };
             let id = event.id.clone();
+            let service = crate::metrics::subject_service(&event.subject).to_string();
+            let created_at: i64 = row.get("created_at");
             match self.bus.publish(event).await {
-                Ok(()) => done.push(seq),
+                Ok(()) => {
+                    let lag = (to_micros(self.clock.now()) - created_at).max(0) as f64 / 1e6;
+                    metrics::histogram!("outbox_relay_lag_seconds", "service" => service.clone()).record(lag);
+                    metrics::counter!("outbox_published_total", "service" => service).increment(1);
+                    done.push(seq);
+                }
                 Err(error) if !error.is_transient() => {
                     // The bus will never take this event (e.g. an invalid subject): mark it
                     // handled so it cannot block the outbox, and keep it visible in the logs.
@@ -234,6 +248,17 @@ impl Relay {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+
+    async fn record_gauges(&self) {
+        let name = self.settings.name.clone();
+        if let Ok(backlog) = self.backlog().await {
+            metrics::gauge!("outbox_backlog", "service" => name.clone()).set(backlog as f64);
+        }
+        let pool = self.db.pool();
+        let idle = pool.num_idle() as f64;
+        metrics::gauge!("db_pool_connections", "service" => name.clone(), "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "service" => name, "state" => "used").set(f64::from(pool.size()) - idle);
     }
 
     /// Rows not yet published (backlog).

@@ -38,11 +38,14 @@ pub struct TelemetrySettings {
     /// `service.name` resource attribute.
     #[serde(default = "default_service_name")]
     pub service_name: String,
+    /// Address of the Prometheus `/metrics` endpoint (`""` disables it).
+    #[serde(default)]
+    pub metrics_listen: String,
 }
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        Self { log_format: LogFormat::Pretty, log_filter: default_filter(), otlp_endpoint: String::new(), service_name: default_service_name() }
+        Self { log_format: LogFormat::Pretty, log_filter: default_filter(), otlp_endpoint: String::new(), service_name: default_service_name(), metrics_listen: String::new() }
     }
 }
 

@@ -23,6 +23,8 @@ pub(crate) struct Marketplace {
     pub(crate) http: reqwest::Client,
     pub(crate) token: String,
     shutdown: CancellationToken,
+    /// NATS URL and stream prefix to delete afterwards (distributed mode).
+    nats_streams: Option<(String, String)>,
 }
 
 impl Drop for Marketplace {
@@ -77,11 +79,13 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
         let url = testing::fresh_database_url(backend).await;
         set(section, "database.url", json!(url));
     }
+    let mut nats_streams = None;
     if mode == Mode::Distributed {
         let unique = uuid::Uuid::new_v4().simple().to_string();
         config.bus.url = nats_url().await.expect("nats reachable");
         config.bus.stream_prefix = format!("E2E_{unique}");
         config.bus.subject_prefix = format!("e2e{unique}");
+        nats_streams = Some((config.bus.url.clone(), config.bus.stream_prefix.clone()));
     }
     let secret = config.gateway["auth"]["jwt_hs256_secret"].as_str().unwrap_or_default().to_string();
     let issuer = config.gateway["auth"]["jwt_issuer"].as_str().unwrap_or_default().to_string();
@@ -91,7 +95,7 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
     let base = format!("http://{}", running.gateway_http.expect("gateway runs"));
     let token = gateway::demo_token(&secret, &issuer, &audience, "e2e-reseller-admin", "reseller_admin", Some("reseller-demo"), None, Duration::from_secs(3600));
     let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("http client");
-    Marketplace { running: Some(running), base, http, token, shutdown }
+    Marketplace { running: Some(running), base, http, token, shutdown, nats_streams }
 }
 
 impl Marketplace {
@@ -139,5 +143,19 @@ impl Marketplace {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean shutdown");
         }
+        if let Some((url, prefix)) = self.nats_streams.take() {
+            delete_streams(&url, &prefix).await;
+        }
+    }
+}
+
+/// Deletes this test's JetStream streams so repeated runs leave nothing behind.
+async fn delete_streams(url: &str, prefix: &str) {
+    use futures::TryStreamExt;
+    let Ok(client) = async_nats::connect(url).await else { return };
+    let jetstream = async_nats::jetstream::new(client);
+    let names: Vec<String> = jetstream.stream_names().try_collect().await.unwrap_or_default();
+    for name in names.into_iter().filter(|n| n.starts_with(prefix)) {
+        let _ = jetstream.delete_stream(&name).await;
     }
 }

@@ -68,7 +68,14 @@ async fn order_one_plan(m: &Marketplace, mode: Mode) {
     assert_eq!(subscription["quantity"], 2);
     assert!(!subscription["vendorSubscriptionId"].as_str().unwrap_or_default().is_empty());
 
-    // 6. The notification service recorded "subscription ready".
+    // 6. Metrics saw the checkout RPC, the outbox relays and the consumers.
+    let metrics_addr = m.running.as_ref().and_then(|r| r.metrics).expect("metrics endpoint");
+    let metrics = m.http.get(format!("http://{metrics_addr}/metrics")).send().await.expect("metrics").text().await.expect("metrics text");
+    for needle in ["grpc_server_requests_total{method=\"/marketplace.ordering.v1.CartService/CheckoutCart\",code=\"OK\"}", "outbox_published_total", "events_consumed_total{consumer=\"provisioning-from-ordering\""] {
+        assert!(metrics.contains(needle), "{mode:?}: /metrics lacks {needle}");
+    }
+
+    // 7. The notification service recorded "subscription ready".
     m.eventually("/v1/notifications", Duration::from_secs(20), |v| {
         v["notifications"].as_array().is_some_and(|n| {
             n.iter().any(|n| n["kind"] == "NOTIFICATION_KIND_SUBSCRIPTION_READY" && n["orderId"] == Value::String(order_id.clone()))

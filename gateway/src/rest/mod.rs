@@ -218,7 +218,9 @@ async fn handle(
         path_vars,
         query: parts.uri.query(),
         body: &body,
-        if_match: header_str(&parts.headers, "if-match").map(|v| unquote(&v)),
+        if_match: header_str(&parts.headers, "if-match")
+            .map(|v| unquote(&v))
+            .filter(|v| v != "*"),
         request_id: idempotency_key.clone(),
     };
     let json = transcode::build(&gw.api, method_info, binding, input)?;

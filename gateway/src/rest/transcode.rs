@@ -149,12 +149,22 @@ fn set_path(
                 current.insert(field.json_name.clone(), existing);
             }
             if field.repeated {
+                // `updateMask=name,contacts` is the usual field-mask spelling in a query.
+                let values = match value {
+                    Value::String(text) if from_query && field.name.ends_with("_mask") => text
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| Value::String(p.to_string()))
+                        .collect(),
+                    other => vec![other],
+                };
                 let entry = current
                     .entry(field.json_name.clone())
                     .or_insert_with(|| Value::Array(Vec::new()));
                 match entry {
-                    Value::Array(items) => items.push(value),
-                    other => *other = Value::Array(vec![value]),
+                    Value::Array(items) => items.extend(values),
+                    other => *other = Value::Array(values),
                 }
             } else {
                 current.insert(field.json_name.clone(), value);
@@ -304,7 +314,7 @@ mod tests {
         let binding = method.http.clone().unwrap();
         let mut rest = input(
             &[("customer.id", "c1")],
-            None,
+            Some("updateMask=name,contacts&updateMask=address"),
             br#"{"name":"Contoso","id":"ignored"}"#,
         );
         rest.if_match = Some("v7".into());
@@ -315,6 +325,7 @@ mod tests {
         assert_eq!(customer.id, "c1");
         assert_eq!(customer.etag, "v7");
         assert_eq!(customer.name, "Contoso");
+        assert_eq!(request.update_mask, ["name", "contacts", "address"]);
         let error = build(
             &api,
             method,

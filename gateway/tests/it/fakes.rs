@@ -124,6 +124,7 @@ fake_impl! {
                         order: Some(ordering::Order { id: id.clone(), status: *s as i32, ..Default::default() }),
                         change: "order.status".into(),
                         settled: i == 2,
+                        version: i as i64 + 1,
                     })
                 })
                 .collect();
@@ -186,6 +187,7 @@ fake_impl! {
         add_cart_line: ordering::AddCartLineRequest => ordering::Cart,
         update_cart_line: ordering::UpdateCartLineRequest => ordering::Cart,
         remove_cart_line: ordering::RemoveCartLineRequest => ordering::Cart,
+        delete_cart: ordering::DeleteCartRequest => ordering::Cart,
         check_cart_readiness: ordering::CheckCartReadinessRequest => ordering::CheckCartReadinessResponse,
     }
 }

@@ -833,6 +833,7 @@ async fn grpc_proxy_forwards_streams_and_strips_client_identity() {
 
     let mut watch = tonic::Request::new(ordering::WatchOrderRequest {
         order_id: "o-2".into(),
+        ..Default::default()
     });
     watch.metadata_mut().insert(
         "authorization",

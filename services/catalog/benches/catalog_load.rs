@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catalog::domain::plan::{BillingCycle, PlanInput, SupportLevel, Term, Tier};
+use catalog::domain::plan::PlanInput;
 use catalog::domain::price::Price;
 use catalog::seed::{DemoCatalog, demo_catalog, insert_catalog};
 use catalog::{App, Dependencies, Settings};
@@ -57,10 +57,9 @@ fn synthetic(n: usize) -> anyhow::Result<DemoCatalog> {
             parameters: base.parameters.clone(),
             autodesk_product_id: if base.autodesk_product_id.is_some() { format!("BN{i:010}YAB") } else { String::new() },
             microsoft_catalog_item_id: if base.microsoft_catalog_item_id.is_some() { format!("BN{i:010}:0001:CFQ7TTC0BNCH") } else { String::new() },
-            tier: Some(if base.tier == Tier::Specialized { Tier::Specialized } else { Tier::Open }),
+            tier: Some(base.tier),
             ..PlanInput::default()
         };
-        let _ = (Term::P1Y, BillingCycle::Annual, SupportLevel::Basic);
         let plan = input.validate(vendor, "").map_err(|p| anyhow::anyhow!("{id}: {p:?}"))?;
         for (currency, cost) in [("USD", 10_000 + i as i64), ("EUR", 9_000 + i as i64)] {
             let currency = catalog::domain::money::CurrencyCode::parse(currency).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Semaphore;
 
 use crate::SmtpSettings;
 use crate::core::Core;
@@ -92,55 +92,66 @@ pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Claims and sends one batch; returns how many deliveries were attempted.
+/// Claims as many due deliveries as there are free slots and sends each in its own task;
+/// returns how many were claimed. A finished delivery frees its slot and wakes the worker.
 pub(crate) async fn run_batch(
     core: &Arc<Core>,
     mailer: &Mailer,
     owner: &str,
+    slots: &Arc<Semaphore>,
 ) -> anyhow::Result<usize> {
     let settings = &core.settings;
+    let free = (slots.available_permits() as i64).min(settings.workers.batch_size);
+    if free == 0 {
+        return Ok(0);
+    }
     let now = core.now();
     let lease_until = now + (settings.workers.lease_ms as i64) * 1000;
-    let rows = emails::claim(
-        &core.db,
-        owner,
-        now,
-        lease_until,
-        settings.workers.batch_size,
-    )
-    .await?;
+    let rows = emails::claim(&core.db, owner, now, lease_until, free).await?;
     let n = rows.len();
-    let concurrency = settings.smtp.pool_size.max(1) as usize;
-    let results: Vec<_> = futures::stream::iter(rows)
-        .map(|row| async move {
+    for row in rows {
+        let permit = slots.clone().acquire_owned().await?;
+        let (core, mailer, owner) = (core.clone(), mailer.clone(), owner.to_string());
+        tokio::spawn(async move {
             let outcome = mailer.send(&row).await;
-            (row, outcome)
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    for (row, outcome) in results {
-        let now = core.now();
-        let (state, error, next) = match outcome {
-            Ok(()) => (status::SUCCEEDED, String::new(), now),
-            Err(e) if !e.transient => (status::FAILED, e.message, now),
-            Err(e) => match settings
-                .smtp
-                .retry
-                .after_failure(row.attempts.max(0) as u32, None)
-            {
-                NextStep::GiveUp => (status::FAILED, e.message, now),
-                NextStep::RetryAfter(delay) => {
-                    (status::RETRYING, e.message, now + delay.as_micros() as i64)
-                }
-            },
-        };
-        if state != status::SUCCEEDED {
-            tracing::warn!(delivery_id = %row.id, attempts = row.attempts, status = state, error = %error, "e-mail not delivered");
-        }
-        if !emails::finish(core.db.pool(), &row.id, owner, state, &error, next, now).await? {
-            tracing::warn!(delivery_id = %row.id, "e-mail lease lost before recording the outcome");
-        }
+            if let Err(error) = record(&core, &owner, &row, outcome).await {
+                // The lease expires and the delivery is attempted again.
+                tracing::warn!(delivery_id = %row.id, %error, "cannot record e-mail outcome");
+            }
+            drop(permit);
+            core.email_wake.notify_one();
+        });
     }
     Ok(n)
+}
+
+async fn record(
+    core: &Core,
+    owner: &str,
+    row: &emails::EmailRow,
+    outcome: Result<(), SendError>,
+) -> anyhow::Result<()> {
+    let settings = &core.settings;
+    let now = core.now();
+    let (state, error, next) = match outcome {
+        Ok(()) => (status::SUCCEEDED, String::new(), now),
+        Err(e) if !e.transient => (status::FAILED, e.message, now),
+        Err(e) => match settings
+            .smtp
+            .retry
+            .after_failure(row.attempts.max(0) as u32, None)
+        {
+            NextStep::GiveUp => (status::FAILED, e.message, now),
+            NextStep::RetryAfter(delay) => {
+                (status::RETRYING, e.message, now + delay.as_micros() as i64)
+            }
+        },
+    };
+    if state != status::SUCCEEDED {
+        tracing::warn!(delivery_id = %row.id, attempts = row.attempts, status = state, error = %error, "e-mail not delivered");
+    }
+    if !emails::finish(core.db.pool(), &row.id, owner, state, &error, next, now).await? {
+        tracing::warn!(delivery_id = %row.id, "e-mail lease lost before recording the outcome");
+    }
+    Ok(())
 }

@@ -25,7 +25,7 @@ use marketplace_proto::notification::v1::notification_service_server::Notificati
 use marketplace_proto::notification::v1::webhook_service_server::WebhookServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding::Gzip;
 
@@ -308,36 +308,40 @@ impl App {
         let poll = Duration::from_millis(core.settings.workers.poll_interval_ms);
         let mut tasks = std::mem::take(&mut self.consumers);
         let worker_id = platform::ids::new_id();
+        let email_slots = Arc::new(Semaphore::new(core.settings.smtp.pool_size.max(1) as usize));
         if let Some(mailer) = self.mailer.clone() {
-            let (core, owner) = (core.clone(), format!("email-{worker_id}"));
+            let owner = format!("email-{worker_id}");
+            let (core, slots) = (core.clone(), email_slots.clone());
             let wake = core.email_wake.clone();
+            let batch = move || {
+                let (core, mailer, owner, slots) =
+                    (core.clone(), mailer.clone(), owner.clone(), slots.clone());
+                async move { email::run_batch(&core, &mailer, &owner, &slots).await }
+            };
             tasks.push(tokio::spawn(core::worker_loop(
                 "email",
                 wake,
                 poll,
                 background.clone(),
-                move || {
-                    let (core, mailer, owner) = (core.clone(), mailer.clone(), owner.clone());
-                    async move { email::run_batch(&core, &mailer, &owner).await }
-                },
+                batch,
             )));
         }
+        let webhook_slots = Arc::new(Semaphore::new(core.settings.webhooks.concurrency.max(1)));
         {
-            let (core, sender, owner) = (
-                core.clone(),
-                self.sender.clone(),
-                format!("webhook-{worker_id}"),
-            );
+            let owner = format!("webhook-{worker_id}");
+            let (core, sender, slots) = (core.clone(), self.sender.clone(), webhook_slots.clone());
             let wake = core.webhook_wake.clone();
+            let batch = move || {
+                let (core, sender, owner, slots) =
+                    (core.clone(), sender.clone(), owner.clone(), slots.clone());
+                async move { webhook::run_batch(&core, &sender, &owner, &slots).await }
+            };
             tasks.push(tokio::spawn(core::worker_loop(
                 "webhook",
                 wake,
                 poll,
                 background.clone(),
-                move || {
-                    let (core, sender, owner) = (core.clone(), sender.clone(), owner.clone());
-                    async move { webhook::run_batch(&core, &sender, &owner).await }
-                },
+                batch,
             )));
         }
         tasks.push(tokio::spawn(core.hub.clone().run(
@@ -374,6 +378,15 @@ impl App {
         for task in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
+        // Let deliveries in flight record their outcome (an unrecorded one is retried after its lease).
+        let drain = async {
+            let email_total = core.settings.smtp.pool_size.max(1);
+            let webhook_total =
+                u32::try_from(core.settings.webhooks.concurrency.max(1)).unwrap_or(u32::MAX);
+            let _ = email_slots.acquire_many(email_total).await;
+            let _ = webhook_slots.acquire_many(webhook_total).await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
         result
     }
 }

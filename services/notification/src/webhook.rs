@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use reqwest::dns::{Name, Resolve, Resolving};
+use tokio::sync::Semaphore;
 
 use crate::WebhookSettings;
 use crate::core::Core;
@@ -179,29 +179,25 @@ fn describe(e: &reqwest::Error) -> String {
     message
 }
 
-/// Claims and sends one batch; returns how many deliveries were attempted.
+/// Claims as many due deliveries as there are free slots and starts each in its own task
+/// (a slow endpoint never holds up the others); returns how many were claimed. A finished
+/// delivery frees its slot and wakes the worker.
 pub(crate) async fn run_batch(
     core: &Arc<Core>,
     sender: &WebhookSender,
     owner: &str,
+    slots: &Arc<Semaphore>,
 ) -> anyhow::Result<usize> {
     let settings = &core.settings;
-    let now = core.now();
-    let lease_until = now + (settings.workers.lease_ms as i64) * 1000;
-    let rows = webhooks::claim(
-        &core.db,
-        owner,
-        now,
-        lease_until,
-        settings.workers.batch_size,
-    )
-    .await?;
-    let n = rows.len();
-    if n == 0 {
+    let free = (slots.available_permits() as i64).min(settings.workers.batch_size);
+    if free == 0 {
         return Ok(0);
     }
+    let now = core.now();
+    let lease_until = now + (settings.workers.lease_ms as i64) * 1000;
+    let rows = webhooks::claim(&core.db, owner, now, lease_until, free).await?;
+    let n = rows.len();
     let mut endpoints: HashMap<String, Option<Arc<EndpointRow>>> = HashMap::new();
-    let mut work = Vec::with_capacity(n);
     for row in rows {
         if !endpoints.contains_key(&row.endpoint_id) {
             let mut conn = core.db.pool().acquire().await?;
@@ -210,23 +206,26 @@ pub(crate) async fn run_batch(
                 .map(Arc::new);
             endpoints.insert(row.endpoint_id.clone(), e);
         }
-        match endpoints.get(&row.endpoint_id).cloned().flatten() {
-            Some(e) if e.enabled => work.push((row, e)),
-            _ => webhooks::set_status(core.db.pool(), &row.id, status::FAILED).await?,
-        }
-    }
-    let results: Vec<_> = futures::stream::iter(work)
-        .map(|(row, endpoint)| async move {
+        let endpoint = match endpoints.get(&row.endpoint_id).cloned().flatten() {
+            Some(e) if e.enabled => e,
+            _ => {
+                webhooks::set_status(core.db.pool(), &row.id, status::FAILED).await?;
+                continue;
+            }
+        };
+        let permit = slots.clone().acquire_owned().await?;
+        let (core, sender, owner) = (core.clone(), sender.clone(), owner.to_string());
+        tokio::spawn(async move {
             let outcome = sender
                 .attempt(&endpoint, &row.event_id, &row.payload, core.clock.now())
                 .await;
-            (row, endpoint, outcome)
-        })
-        .buffer_unordered(settings.webhooks.concurrency.max(1))
-        .collect()
-        .await;
-    for (row, endpoint, outcome) in results {
-        record(core, owner, &row, &endpoint, &outcome).await?;
+            if let Err(error) = record(&core, &owner, &row, &endpoint, &outcome).await {
+                // The lease expires and the delivery is attempted again.
+                tracing::warn!(delivery_id = %row.id, %error, "cannot record webhook attempt");
+            }
+            drop(permit);
+            core.webhook_wake.notify_one();
+        });
     }
     Ok(n)
 }

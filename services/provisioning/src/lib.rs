@@ -174,7 +174,10 @@ impl App {
             deps.bus.clone(),
             outbox.clone(),
             deps.clock.clone(),
-            RelaySettings::default(),
+            RelaySettings {
+                name: events::SOURCE.to_string(),
+                ..RelaySettings::default()
+            },
         );
         let relay = tokio::spawn(relay.run(background.clone()));
         let pool = Arc::new(worker::Pool {

@@ -230,6 +230,12 @@ impl Cart {
         Ok(())
     }
 
+    /// Discards the whole cart: it becomes DELETED (kept for history, no longer changeable).
+    pub fn discard(&mut self, now: i64) {
+        self.status = CartStatus::Deleted;
+        self.updated_at = now;
+    }
+
     /// Marks a line (and its add-ons) DELETED.
     pub fn remove_line(&mut self, line_id: &str, now: i64) -> Result<(), ServiceError> {
         self.line_mut(line_id)?.status = LineStatus::Deleted;

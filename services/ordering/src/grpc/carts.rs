@@ -188,22 +188,15 @@ impl Carts {
                 ));
             }
         }
-        let reseller_id = p
-            .reseller_scope("")
-            .or_else(|_| Ok::<_, ServiceError>(String::new()))?;
         if !source.customer_id.is_empty() {
+            // The customer must belong to the cart's reseller (a visible cart is the caller's).
             let mut conn = self.0.store.conn().await?;
             let cart = visible_cart(
                 p,
                 self.0.store.cart(&mut conn, &source.id).await?,
                 &source.id,
             )?;
-            let owner = if reseller_id.is_empty() {
-                cart.reseller_id.clone()
-            } else {
-                reseller_id
-            };
-            self.customer_of(&mut conn, &owner, &source.customer_id)
+            self.customer_of(&mut conn, &cart.reseller_id, &source.customer_id)
                 .await?;
         }
         let customer_id = source.customer_id.clone();
@@ -363,6 +356,18 @@ impl CartService for Carts {
         reply(
             self.mutate(&p, &req.cart_id, &req.etag, move |cart, now| {
                 cart.remove_line(&line_id, now)
+            })
+            .await,
+        )
+    }
+
+    async fn delete_cart(&self, request: tonic::Request<pb::DeleteCartRequest>) -> Reply<pb::Cart> {
+        let p = principal(&self.0, &request)?;
+        let req = request.into_inner();
+        reply(
+            self.mutate(&p, &req.cart_id, &req.etag, |cart, now| {
+                cart.discard(now);
+                Ok(())
             })
             .await,
         )

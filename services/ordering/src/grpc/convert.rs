@@ -18,6 +18,7 @@ use crate::domain::state::{ChangeType, ItemStatus, OrderStatus};
 use crate::domain::subscription::{Day, Subscription, SubscriptionStatus};
 use crate::domain::{Actor, Problem};
 
+/// A money value.
 pub(crate) fn money(currency: &str, amount: i64) -> Option<common::Money> {
     Some(common::Money {
         currency_code: currency.to_string(),
@@ -25,10 +26,12 @@ pub(crate) fn money(currency: &str, amount: i64) -> Option<common::Money> {
     })
 }
 
+/// Field violations of the wire.
 pub(crate) fn violations(problems: &[Problem]) -> Vec<common::FieldViolation> {
     crate::events::violations(problems)
 }
 
+/// The wire actor.
 pub(crate) fn actor(a: &Actor) -> common::Actor {
     let role = match a.role.as_str() {
         "staff" => common::Role::Staff,
@@ -47,6 +50,7 @@ pub(crate) fn actor(a: &Actor) -> common::Actor {
     }
 }
 
+/// The wire reseller (etag = version).
 pub(crate) fn reseller(r: &Reseller) -> pb::Reseller {
     pb::Reseller {
         id: r.id.clone(),
@@ -82,6 +86,7 @@ fn contact_role_pb(role: ContactRole) -> i32 {
     }) as i32
 }
 
+/// A contact from the wire (trimmed).
 pub(crate) fn contact_from(c: &pb::Contact) -> Contact {
     Contact {
         role: contact_role(c.role),
@@ -92,6 +97,7 @@ pub(crate) fn contact_from(c: &pb::Contact) -> Contact {
     }
 }
 
+/// The wire contact.
 pub(crate) fn contact(c: &Contact) -> pb::Contact {
     pb::Contact {
         role: contact_role_pb(c.role),
@@ -102,6 +108,7 @@ pub(crate) fn contact(c: &Contact) -> pb::Contact {
     }
 }
 
+/// An address from the wire (country upper-cased).
 pub(crate) fn address_from(a: &Option<common::Address>) -> Address {
     let a = a.clone().unwrap_or_default();
     Address {
@@ -114,6 +121,7 @@ pub(crate) fn address_from(a: &Option<common::Address>) -> Address {
     }
 }
 
+/// A Microsoft identity from the wire (ids and domains lower-cased).
 pub(crate) fn microsoft_from(m: &Option<pb::MicrosoftIdentity>) -> MicrosoftIdentity {
     let m = m.clone().unwrap_or_default();
     let link_mode = match pb::TenantLinkMode::try_from(m.link_mode).unwrap_or_default() {
@@ -129,7 +137,8 @@ pub(crate) fn microsoft_from(m: &Option<pb::MicrosoftIdentity>) -> MicrosoftIden
     }
 }
 
-fn agreement(a: &Agreement) -> pb::Agreement {
+/// The wire agreement.
+pub(crate) fn agreement(a: &Agreement) -> pb::Agreement {
     pb::Agreement {
         r#type: match a.kind {
             AgreementKind::MicrosoftCustomerAgreement => {
@@ -144,10 +153,7 @@ fn agreement(a: &Agreement) -> pb::Agreement {
     }
 }
 
-pub(crate) fn agreement_pb(a: &Agreement) -> pb::Agreement {
-    agreement(a)
-}
-
+/// The wire customer (etag = version).
 pub(crate) fn customer(c: &Customer) -> pb::Customer {
     pb::Customer {
         id: c.id.clone(),
@@ -280,6 +286,7 @@ pub(crate) fn cart(
     }
 }
 
+/// The wire readiness of one vendor.
 pub(crate) fn readiness(v: &VendorReadiness) -> pb::VendorReadiness {
     pb::VendorReadiness {
         vendor_id: v.vendor_id.clone(),
@@ -292,6 +299,7 @@ pub(crate) fn readiness(v: &VendorReadiness) -> pb::VendorReadiness {
     }
 }
 
+/// The wire order status.
 pub(crate) fn order_status(s: OrderStatus) -> pb::OrderStatus {
     pb::OrderStatus::from_str_name(s.as_str()).unwrap_or_default()
 }
@@ -311,6 +319,7 @@ fn change(c: ChangeType) -> i32 {
     c.code()
 }
 
+/// Payment details from the wire.
 pub(crate) fn payment_from(p: &Option<pb::PaymentDetails>) -> Payment {
     let p = p.clone().unwrap_or_default();
     Payment {
@@ -410,6 +419,7 @@ fn date(d: Option<Day>) -> Option<common::Date> {
     })
 }
 
+/// The domain status of a wire subscription status.
 pub(crate) fn subscription_status_from(s: i32) -> Option<SubscriptionStatus> {
     pb::SubscriptionStatus::try_from(s)
         .ok()
@@ -420,6 +430,7 @@ fn subscription_status(s: SubscriptionStatus) -> i32 {
     pb::SubscriptionStatus::from_str_name(s.as_str()).unwrap_or_default() as i32
 }
 
+/// The wire subscription; customer roles see no cost or markup.
 pub(crate) fn subscription(s: &Subscription, customer_view: bool) -> pb::Subscription {
     pb::Subscription {
         id: s.id.clone(),

@@ -216,7 +216,7 @@ impl Customers {
         c.updated_at = now;
         ctx.store.update_customer(&mut tx, &c).await?;
         tx.commit().await?;
-        Ok(convert::agreement_pb(&agreement))
+        Ok(convert::agreement(&agreement))
     }
 }
 

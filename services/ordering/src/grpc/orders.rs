@@ -130,6 +130,7 @@ fn update(order: &Order, change: &str, customer_view: bool) -> pb::WatchOrderRes
         order: Some(convert::order(order, customer_view)),
         change: change.to_string(),
         settled: order.is_settled(),
+        version: order.version,
     }
 }
 

@@ -195,7 +195,8 @@ impl World {
     ) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if pred(&self.events.lock().expect("events")) {
+            let snapshot = self.events.lock().expect("events").clone();
+            if pred(&snapshot) {
                 return;
             }
             if tokio::time::Instant::now() > deadline {
