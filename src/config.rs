@@ -148,12 +148,17 @@ pub fn set_key(section: &mut Value, path: &str, value: Value) {
             map.insert(part.to_string(), value);
             return;
         }
-        current = map.entry(part.to_string()).or_insert_with(|| Value::Object(Default::default()));
+        current = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
     }
 }
 
 /// Deserializes a component section into its `Settings`, naming the section on error.
-pub fn component_settings<T: DeserializeOwned>(name: &str, section: &Value) -> Result<T, ConfigError> {
+pub fn component_settings<T: DeserializeOwned>(
+    name: &str,
+    section: &Value,
+) -> Result<T, ConfigError> {
     let mut section = section.clone();
     if let Some(map) = section.as_object_mut() {
         for key in ["listen", "url", "listen_http", "listen_grpc"] {

@@ -46,7 +46,8 @@ impl Running {
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let mut first_error = None;
         while let Some(joined) = self.tasks.join_next().await {
-            let (name, result) = joined.unwrap_or(("task", Err(anyhow::anyhow!("component task panicked"))));
+            let (name, result) =
+                joined.unwrap_or(("task", Err(anyhow::anyhow!("component task panicked"))));
             if let Err(error) = result {
                 tracing::error!(component = name, error = %format!("{error:#}"), "component failed");
                 first_error.get_or_insert(error.context(format!("{name} failed")));
@@ -70,7 +71,9 @@ struct Shared {
 }
 
 async fn bind(addr: &str, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({what})"))
 }
 
 fn http_url(addr: SocketAddr) -> String {
@@ -80,25 +83,38 @@ fn http_url(addr: SocketAddr) -> String {
 async fn make_bus(config: &Config, shared_memory: &Option<SharedBus>) -> anyhow::Result<SharedBus> {
     if config.bus.url == "memory" {
         return shared_memory.clone().ok_or_else(|| {
-            ConfigError("setting `bus.url` = memory works only with role = all (one process)".into()).into()
+            ConfigError(
+                "setting `bus.url` = memory works only with role = all (one process)".into(),
+            )
+            .into()
         });
     }
     if !config.bus.url.starts_with("nats://") && !config.bus.url.starts_with("tls://") {
-        return Err(ConfigError(format!("setting `bus.url` must be `memory` or a nats:// URL (got {:?})", config.bus.url)).into());
+        return Err(ConfigError(format!(
+            "setting `bus.url` must be `memory` or a nats:// URL (got {:?})",
+            config.bus.url
+        ))
+        .into());
     }
     let options = NatsBusOptions {
         stream_prefix: config.bus.stream_prefix.clone(),
         subject_prefix: config.bus.subject_prefix.clone(),
         ..NatsBusOptions::default()
     };
-    let bus = NatsBus::connect(&config.bus.url, options).await.with_context(|| format!("cannot connect to NATS at {}", config.bus.url))?;
+    let bus = NatsBus::connect(&config.bus.url, options)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", config.bus.url))?;
     Ok(Arc::new(bus))
 }
 
 fn shared_keys(config: &Config) -> anyhow::Result<Shared> {
     let identity = if config.auth.internal_key.is_empty() {
         if config.role != Role::All {
-            return Err(ConfigError("setting `auth.internal_key` is required when components run in separate processes".into()).into());
+            return Err(ConfigError(
+                "setting `auth.internal_key` is required when components run in separate processes"
+                    .into(),
+            )
+            .into());
         }
         IdentityKey::random()
     } else {
@@ -109,7 +125,11 @@ fn shared_keys(config: &Config) -> anyhow::Result<Shared> {
     } else {
         PageTokens::new(config.auth.page_token_key.expose().as_bytes())
     };
-    Ok(Shared { identity, page_tokens, clock: Arc::new(SystemClock) })
+    Ok(Shared {
+        identity,
+        page_tokens,
+        clock: Arc::new(SystemClock),
+    })
 }
 
 /// Starts what `config.role` asks for and returns once everything is serving.
@@ -121,10 +141,17 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let memory_bus: Option<SharedBus> = all.then(|| Arc::new(InProcessBus::new()) as SharedBus);
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut services = Vec::new();
-    let metrics = if config.migrate_only { None } else { marketplace_platform::metrics::spawn(&config.telemetry.metrics_listen, shutdown.clone()).await? };
+    let metrics = if config.migrate_only {
+        None
+    } else {
+        marketplace_platform::metrics::spawn(&config.telemetry.metrics_listen, shutdown.clone())
+            .await?
+    };
 
     // Sandbox vendors.
-    let (vendor_sim, vendor_addrs) = if runs(Role::VendorSim) && (config.vendor_sim.enabled || config.role == Role::VendorSim) {
+    let (vendor_sim, vendor_addrs) = if runs(Role::VendorSim)
+        && (config.vendor_sim.enabled || config.role == Role::VendorSim)
+    {
         let sim = vendor_sim::VendorSim::new(vendor_sim::SimConfig {
             provisioning_delay: Duration::from_millis(config.vendor_sim.provisioning_delay_ms),
             ..vendor_sim::SimConfig::default()
@@ -132,18 +159,37 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         let autodesk = bind(&config.vendor_sim.autodesk_listen, "autodesk simulator").await?;
         let microsoft = bind(&config.vendor_sim.microsoft_listen, "microsoft simulator").await?;
         let addrs = (autodesk.local_addr()?, microsoft.local_addr()?);
-        set_key(&mut config.provisioning, "autodesk.base_url", json!(http_url(addrs.0)));
-        set_key(&mut config.provisioning, "microsoft.base_url", json!(http_url(addrs.1)));
+        set_key(
+            &mut config.provisioning,
+            "autodesk.base_url",
+            json!(http_url(addrs.0)),
+        );
+        set_key(
+            &mut config.provisioning,
+            "microsoft.base_url",
+            json!(http_url(addrs.1)),
+        );
         let serving = sim.clone();
         let token = shutdown.clone();
-        tasks.spawn(async move { ("vendor-sim", serving.serve(autodesk, microsoft, token).await.map_err(Into::into)) });
+        tasks.spawn(async move {
+            (
+                "vendor-sim",
+                serving
+                    .serve(autodesk, microsoft, token)
+                    .await
+                    .map_err(Into::into),
+            )
+        });
         (Some(sim), Some(addrs))
     } else {
         (None, None)
     };
 
     // Sandbox SMTP server, when the notification service runs here and has no SMTP server.
-    let smtp = if runs(Role::Notification) && config.sandbox_smtp.enabled && str_key(&config.notification["smtp"], "url").is_empty() {
+    let smtp = if runs(Role::Notification)
+        && config.sandbox_smtp.enabled
+        && str_key(&config.notification["smtp"], "url").is_empty()
+    {
         let listener = bind(&config.sandbox_smtp.listen, "sandbox smtp").await?;
         let addr = listener.local_addr()?;
         let sink = notification::sandbox_smtp::SmtpSink::start(listener);
@@ -153,7 +199,11 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
             token.cancelled().await;
             stopper.stop();
         });
-        set_key(&mut config.notification, "smtp.url", json!(format!("smtp://{addr}")));
+        set_key(
+            &mut config.notification,
+            "smtp.url",
+            json!(format!("smtp://{addr}")),
+        );
         Some(sink)
     } else {
         None
@@ -161,7 +211,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
 
     // Bind every service listener first, so peers know each other's addresses.
     let mut listeners = Vec::new();
-    for (role, name) in [(Role::Catalog, "catalog"), (Role::Ordering, "ordering"), (Role::Provisioning, "provisioning"), (Role::Notification, "notification")] {
+    for (role, name) in [
+        (Role::Catalog, "catalog"),
+        (Role::Ordering, "ordering"),
+        (Role::Provisioning, "provisioning"),
+        (Role::Notification, "notification"),
+    ] {
         if runs(role) {
             let section = section_mut(&mut config, name);
             let listener = bind(str_key(section, "listen"), name).await?;
@@ -176,7 +231,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let provisioning_url = str_key(&config.provisioning, "url").to_string();
     let notification_url = str_key(&config.notification, "url").to_string();
     set_key(&mut config.ordering, "catalog_url", json!(catalog_url));
-    for (key, url) in [("catalog_url", &catalog_url), ("ordering_url", &ordering_url), ("provisioning_url", &provisioning_url), ("notification_url", &notification_url)] {
+    for (key, url) in [
+        ("catalog_url", &catalog_url),
+        ("ordering_url", &ordering_url),
+        ("provisioning_url", &provisioning_url),
+        ("notification_url", &notification_url),
+    ] {
         set_key(&mut config.gateway, key, json!(url));
     }
 
@@ -184,7 +244,9 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     let mut runners: Vec<(&'static str, TcpListener, Runner)> = Vec::new();
     for (name, listener) in listeners {
         let bus = make_bus(&config, &memory_bus).await?;
-        let runner = build_service(name, &config, &shared, bus).await.with_context(|| format!("cannot start {name}"))?;
+        let runner = build_service(name, &config, &shared, bus)
+            .await
+            .with_context(|| format!("cannot start {name}"))?;
         runners.push((name, listener, runner));
     }
     let mut gateway_addrs = (None, None);
@@ -194,15 +256,31 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         let grpc = bind(str_key(&config.gateway, "listen_grpc"), "gateway grpc").await?;
         gateway_addrs = (Some(http.local_addr()?), Some(grpc.local_addr()?));
         let settings: gateway::Settings = component_settings("gateway", &config.gateway)?;
-        let deps = gateway::Dependencies { identity: shared.identity.clone(), clock: shared.clock.clone(), page_tokens: shared.page_tokens.clone() };
-        let app = gateway::App::build(settings, deps).await.context("cannot start gateway")?;
+        let deps = gateway::Dependencies {
+            identity: shared.identity.clone(),
+            clock: shared.clock.clone(),
+            page_tokens: shared.page_tokens.clone(),
+        };
+        let app = gateway::App::build(settings, deps)
+            .await
+            .context("cannot start gateway")?;
         gateway_app = Some((app, http, grpc));
     }
 
     if config.migrate_only {
         tracing::info!(components = ?runners.iter().map(|(name, _, _)| *name).collect::<Vec<_>>(), gateway = gateway_app.is_some(), "migrations applied");
         shutdown.cancel();
-        return Ok(Running { gateway_http: None, gateway_grpc: None, vendor_sim, vendor_addrs, smtp, services, metrics, tasks, shutdown });
+        return Ok(Running {
+            gateway_http: None,
+            gateway_grpc: None,
+            vendor_sim,
+            vendor_addrs,
+            smtp,
+            services,
+            metrics,
+            tasks,
+            shutdown,
+        });
     }
     for (name, listener, runner) in runners {
         let token = shutdown.clone();
@@ -253,24 +331,63 @@ impl Runner {
     }
 }
 
-async fn build_service(name: &str, config: &Config, shared: &Shared, bus: SharedBus) -> anyhow::Result<Runner> {
+async fn build_service(
+    name: &str,
+    config: &Config,
+    shared: &Shared,
+    bus: SharedBus,
+) -> anyhow::Result<Runner> {
     let identity = shared.identity.clone();
     let clock = shared.clock.clone();
     let page_tokens = shared.page_tokens.clone();
     Ok(match name {
         "catalog" => Runner::Catalog(
-            catalog::App::build(component_settings("catalog", &config.catalog)?, catalog::Dependencies { bus, identity, clock, page_tokens }).await?,
+            catalog::App::build(
+                component_settings("catalog", &config.catalog)?,
+                catalog::Dependencies {
+                    bus,
+                    identity,
+                    clock,
+                    page_tokens,
+                },
+            )
+            .await?,
         ),
         "ordering" => Runner::Ordering(
-            ordering::App::build(component_settings("ordering", &config.ordering)?, ordering::Dependencies { bus, identity, clock, page_tokens }).await?,
+            ordering::App::build(
+                component_settings("ordering", &config.ordering)?,
+                ordering::Dependencies {
+                    bus,
+                    identity,
+                    clock,
+                    page_tokens,
+                },
+            )
+            .await?,
         ),
         "provisioning" => Runner::Provisioning(
-            provisioning::App::build(component_settings("provisioning", &config.provisioning)?, provisioning::Dependencies { bus, identity, clock, page_tokens })
-                .await?,
+            provisioning::App::build(
+                component_settings("provisioning", &config.provisioning)?,
+                provisioning::Dependencies {
+                    bus,
+                    identity,
+                    clock,
+                    page_tokens,
+                },
+            )
+            .await?,
         ),
         _ => Runner::Notification(
-            notification::App::build(component_settings("notification", &config.notification)?, notification::Dependencies { bus, identity, clock, page_tokens })
-                .await?,
+            notification::App::build(
+                component_settings("notification", &config.notification)?,
+                notification::Dependencies {
+                    bus,
+                    identity,
+                    clock,
+                    page_tokens,
+                },
+            )
+            .await?,
         ),
     })
 }

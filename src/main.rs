@@ -32,12 +32,20 @@ fn parse_args() -> Result<Args, String> {
             other => role = Some(Role::parse(other).map_err(|e| e.to_string())?),
         }
     }
-    Ok(Args { role, file, migrate_only })
+    Ok(Args {
+        role,
+        file,
+        migrate_only,
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args { role, file, migrate_only } = match parse_args() {
+    let Args {
+        role,
+        file,
+        migrate_only,
+    } = match parse_args() {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("{message}");
@@ -93,7 +101,12 @@ async fn main() -> ExitCode {
 
 fn print_banner(config: &Config, running: &marketplace::Running) {
     let auth = &config.gateway["auth"];
-    let str_of = |key: &str| auth.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let str_of = |key: &str| {
+        auth.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let token = |role: &str, subject: &str, customer: Option<&str>| {
         gateway::demo_token(
             &str_of("jwt_hs256_secret"),
@@ -101,21 +114,35 @@ fn print_banner(config: &Config, running: &marketplace::Running) {
             &str_of("jwt_audience"),
             subject,
             role,
-            if role == "staff" { None } else { Some("reseller-demo") },
+            if role == "staff" {
+                None
+            } else {
+                Some("reseller-demo")
+            },
             customer,
             std::time::Duration::from_secs(30 * 24 * 3600),
         )
     };
-    let http = running.gateway_http.map(|a| a.to_string()).unwrap_or_default();
-    let grpc = running.gateway_grpc.map(|a| a.to_string()).unwrap_or_default();
+    let http = running
+        .gateway_http
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let grpc = running
+        .gateway_grpc
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let reseller = token("reseller_admin", "demo-reseller-admin", None);
     println!();
-    println!("  Cloud Marketplace is running (embedded mode: SQLite under ./data, in-process bus, sandbox vendors)");
+    println!(
+        "  Cloud Marketplace is running (embedded mode: SQLite under ./data, in-process bus, sandbox vendors)"
+    );
     println!();
     println!("  REST/JSON   http://{http}/v1/plans        OpenAPI: http://{http}/openapi.json");
     println!("  gRPC        {grpc}  (reflection: grpcurl -plaintext {grpc} list)");
     if let Some((autodesk, microsoft)) = running.vendor_addrs {
-        println!("  Sandbox vendors: Autodesk http://{autodesk}  Microsoft Partner Center http://{microsoft}");
+        println!(
+            "  Sandbox vendors: Autodesk http://{autodesk}  Microsoft Partner Center http://{microsoft}"
+        );
     }
     if let Some(smtp) = &running.smtp {
         println!("  Sandbox SMTP:    smtp://{}", smtp.addr());
@@ -124,11 +151,22 @@ fn print_banner(config: &Config, running: &marketplace::Running) {
         println!("  Metrics:         http://{metrics}/metrics");
     }
     println!();
-    println!("  Demo reseller `reseller-demo` (customer `customer-demo`). Bearer tokens (30 days):");
+    println!(
+        "  Demo reseller `reseller-demo` (customer `customer-demo`). Bearer tokens (30 days):"
+    );
     println!("    reseller_admin: {reseller}");
     println!("    staff:          {}", token("staff", "demo-staff", None));
-    println!("    customer_admin: {}", token("customer_admin", "demo-customer-admin", Some("customer-demo")));
+    println!(
+        "    customer_admin: {}",
+        token(
+            "customer_admin",
+            "demo-customer-admin",
+            Some("customer-demo")
+        )
+    );
     println!();
-    println!("  Try:  curl -s -H \"Authorization: Bearer $TOKEN\" 'http://{http}/v1/plans?query=autocad'");
+    println!(
+        "  Try:  curl -s -H \"Authorization: Bearer $TOKEN\" 'http://{http}/v1/plans?query=autocad'"
+    );
     println!();
 }

@@ -35,14 +35,25 @@ impl Drop for Marketplace {
 
 /// NATS URL for distributed tests, or None (skipped) when unreachable outside CI.
 pub(crate) async fn nats_url() -> Option<String> {
-    let explicit = std::env::var("MARKETPLACE_TEST_NATS_URL").ok().filter(|s| !s.is_empty());
-    let url = explicit.clone().unwrap_or_else(|| "nats://127.0.0.1:4222".to_string());
+    let explicit = std::env::var("MARKETPLACE_TEST_NATS_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let url = explicit
+        .clone()
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_string());
     let host = url.trim_start_matches("nats://").to_string();
-    let reachable = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(&host)).await.is_ok_and(|r| r.is_ok());
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&host),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
     if reachable {
         Some(url)
     } else if std::env::var_os("CI").is_some() || explicit.is_some() {
-        panic!("NATS JetStream is required but unreachable at {url} (CI or MARKETPLACE_TEST_NATS_URL set)");
+        panic!(
+            "NATS JetStream is required but unreachable at {url} (CI or MARKETPLACE_TEST_NATS_URL set)"
+        );
     } else {
         eprintln!("notice: NATS not reachable at {url}; skipping distributed variant");
         None
@@ -75,7 +86,13 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
         Mode::Embedded => Backend::Sqlite,
         Mode::Distributed => Backend::Postgres,
     };
-    for section in [&mut config.gateway, &mut config.catalog, &mut config.ordering, &mut config.provisioning, &mut config.notification] {
+    for section in [
+        &mut config.gateway,
+        &mut config.catalog,
+        &mut config.ordering,
+        &mut config.provisioning,
+        &mut config.notification,
+    ] {
         let url = testing::fresh_database_url(backend).await;
         set(section, "database.url", json!(url));
     }
@@ -87,21 +104,58 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
         config.bus.subject_prefix = format!("e2e{unique}");
         nats_streams = Some((config.bus.url.clone(), config.bus.stream_prefix.clone()));
     }
-    let secret = config.gateway["auth"]["jwt_hs256_secret"].as_str().unwrap_or_default().to_string();
-    let issuer = config.gateway["auth"]["jwt_issuer"].as_str().unwrap_or_default().to_string();
-    let audience = config.gateway["auth"]["jwt_audience"].as_str().unwrap_or_default().to_string();
+    let secret = config.gateway["auth"]["jwt_hs256_secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let issuer = config.gateway["auth"]["jwt_issuer"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let audience = config.gateway["auth"]["jwt_audience"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let shutdown = CancellationToken::new();
-    let running = marketplace::start(config, shutdown.clone()).await.expect("marketplace starts");
+    let running = marketplace::start(config, shutdown.clone())
+        .await
+        .expect("marketplace starts");
     let base = format!("http://{}", running.gateway_http.expect("gateway runs"));
-    let token = gateway::demo_token(&secret, &issuer, &audience, "e2e-reseller-admin", "reseller_admin", Some("reseller-demo"), None, Duration::from_secs(3600));
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().expect("http client");
-    Marketplace { running: Some(running), base, http, token, shutdown, nats_streams }
+    let token = gateway::demo_token(
+        &secret,
+        &issuer,
+        &audience,
+        "e2e-reseller-admin",
+        "reseller_admin",
+        Some("reseller-demo"),
+        None,
+        Duration::from_secs(3600),
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client");
+    Marketplace {
+        running: Some(running),
+        base,
+        http,
+        token,
+        shutdown,
+        nats_streams,
+    }
 }
 
 impl Marketplace {
     /// GET a JSON resource, asserting success.
     pub(crate) async fn get(&self, path: &str) -> Value {
-        let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.expect("request sent");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request sent");
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "GET {path} -> {status}: {body}");
@@ -126,14 +180,22 @@ impl Marketplace {
     }
 
     /// Polls `GET path` until `done` holds, failing after `deadline`.
-    pub(crate) async fn eventually(&self, path: &str, deadline: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn eventually(
+        &self,
+        path: &str,
+        deadline: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             let value = self.get(path).await;
             if done(&value) {
                 return value;
             }
-            assert!(tokio::time::Instant::now() < until, "condition on {path} not reached; last: {value}");
+            assert!(
+                tokio::time::Instant::now() < until,
+                "condition on {path} not reached; last: {value}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -152,9 +214,15 @@ impl Marketplace {
 /// Deletes this test's JetStream streams so repeated runs leave nothing behind.
 async fn delete_streams(url: &str, prefix: &str) {
     use futures::TryStreamExt;
-    let Ok(client) = async_nats::connect(url).await else { return };
+    let Ok(client) = async_nats::connect(url).await else {
+        return;
+    };
     let jetstream = async_nats::jetstream::new(client);
-    let names: Vec<String> = jetstream.stream_names().try_collect().await.unwrap_or_default();
+    let names: Vec<String> = jetstream
+        .stream_names()
+        .try_collect()
+        .await
+        .unwrap_or_default();
     for name in names.into_iter().filter(|n| n.starts_with(prefix)) {
         let _ = jetstream.delete_stream(&name).await;
     }

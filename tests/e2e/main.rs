@@ -4,3 +4,4 @@
 
 mod harness;
 mod order_flow;
+mod shutdown;

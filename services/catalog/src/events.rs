@@ -6,9 +6,12 @@ use marketplace_platform::consumer::{EventHandler, HandleError};
 use marketplace_platform::outbox::subject;
 use marketplace_proto::events::v1::Envelope;
 use marketplace_proto::events::v1::envelope::Payload;
+use std::sync::Arc;
+
 use sqlx::AnyConnection;
 
 use crate::domain::ids::Csn;
+use crate::service::read_model::ReadModel;
 use crate::store::eligibility;
 
 /// Durable consumer name.
@@ -21,8 +24,17 @@ pub fn subjects() -> Vec<String> {
 
 /// Applies reseller profile changes: a valid 10-digit CSN unlocks the specialized catalog; an
 /// empty or malformed one locks it. Older changes arriving late are ignored.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ResellerProfileHandler;
+#[derive(Debug, Clone)]
+pub struct ResellerProfileHandler {
+    read_model: Arc<ReadModel>,
+}
+
+impl ResellerProfileHandler {
+    /// A handler that tells `read_model` about each change.
+    pub fn new(read_model: Arc<ReadModel>) -> Self {
+        Self { read_model }
+    }
+}
 
 #[async_trait::async_trait]
 impl EventHandler for ResellerProfileHandler {
@@ -58,6 +70,7 @@ impl EventHandler for ResellerProfileHandler {
             .and_then(from_timestamp)
             .map_or(0, to_micros);
         eligibility::record(conn, reseller_id, csn.as_ref(), at).await?;
+        self.read_model.invalidate();
         Ok(())
     }
 }

@@ -26,6 +26,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::codec::CompressionEncoding;
 
+use crate::service::read_model::ReadModel;
+
+/// How stale a replica's in-memory read model may get after another replica's change (its own
+/// changes are seen at once).
+pub const READ_MODEL_REFRESH: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Settings of the catalog service.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -94,19 +100,20 @@ impl App {
         if settings.seed_demo {
             seed::seed_demo(&store).await?;
         }
+        let read_model = Arc::new(ReadModel::load(store.clone(), READ_MODEL_REFRESH).await?);
         let stop = CancellationToken::new();
         let consumer = Consumer {
             name: events::CONSUMER_NAME.to_string(),
             subjects: events::subjects(),
             db: db.clone(),
             bus: deps.bus.clone(),
-            handler: Arc::new(events::ResellerProfileHandler),
+            handler: Arc::new(events::ResellerProfileHandler::new(read_model.clone())),
             outbox: None,
             clock: deps.clock.clone(),
         }
         .start(stop.clone())
         .await?;
-        let catalog = service::Catalog::new(store, deps.clock.clone(), deps.page_tokens.clone());
+        let catalog = service::Catalog::new(store, deps.clock.clone(), deps.page_tokens.clone(), read_model);
         let api = grpc::CatalogApi::new(catalog, deps.identity.clone());
         Ok(App {
             settings,

@@ -19,7 +19,9 @@ use crate::domain::customer::Customer;
 use crate::domain::order::{Change, Order, OrderItem};
 use crate::domain::plan::{MICROSOFT, PlanInfo};
 use crate::domain::reseller::Reseller;
-use crate::domain::state::ItemStatus;
+use crate::domain::lifecycle::{self, Provisioned};
+use crate::domain::policy;
+use crate::domain::state::{ChangeType, ItemStatus};
 use crate::domain::subscription::{
     ChangeWindow, Day, NCE_CANCELLATION_WINDOW_MICROS, Subscription, SubscriptionStatus,
 };
@@ -398,11 +400,18 @@ async fn apply(
     for change in order.advance(now) {
         record(ctx, conn, &mut order, change, &facts).await?;
     }
+    let new_subscription = item.change == ChangeType::NewSubscription;
     match outcome {
-        Outcome::Succeeded(s) => activate(ctx, conn, &order, item_id, &s, &facts, now).await?,
-        Outcome::Failed(f) => {
+        Outcome::Succeeded(s) if new_subscription => {
+            activate(ctx, conn, &order, item_id, &s, &facts, now).await?
+        }
+        Outcome::Succeeded(s) => {
+            changed(ctx, conn, &order, &item, Some(&s), &facts, now).await?
+        }
+        Outcome::Failed(f) if new_subscription => {
             not_provisioned(ctx, conn, &order, item_id, &f.vendor_message, &facts, now).await?
         }
+        Outcome::Failed(_) => changed(ctx, conn, &order, &item, None, &facts, now).await?,
         Outcome::Progressed | Outcome::Inquiring(_) => {}
     }
     ctx.store.update_order(conn, &order, base).await
@@ -504,4 +513,60 @@ async fn not_provisioned(
     sub.version += 1;
     ctx.store.update_subscription(conn, &sub).await?;
     subscription_changed(ctx, conn, &sub, from, message, facts).await
+}
+
+/// The outcome of a change of an existing subscription: applied when provisioned (seats,
+/// status, auto-renew, next term), or only the in-flight mark cleared when the vendor refused
+/// (the subscription stays as it was).
+async fn changed(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    order: &Order,
+    item: &OrderItem,
+    success: Option<&ev::FulfilmentSucceeded>,
+    facts: &ev::ResellerFacts,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let Some(mut sub) = ctx.store.subscription(conn, &item.subscription_id).await? else {
+        tracing::warn!(item_id = %item.id, "change of an unknown subscription; ignored");
+        return Ok(());
+    };
+    if sub.pending_order_id != order.id {
+        tracing::info!(subscription = %sub.id, order = %order.id, "outcome of a change that is not in flight; ignored");
+        return Ok(());
+    }
+    let Some(success) = success else {
+        sub.pending_order_id.clear();
+        sub.updated_at = now;
+        sub.version += 1;
+        return ctx.store.update_subscription(conn, &sub).await;
+    };
+    let Some(rules) = policy::for_vendor(&sub.plan.vendor_id) else {
+        sub.pending_order_id.clear();
+        sub.version += 1;
+        return ctx.store.update_subscription(conn, &sub).await;
+    };
+    let provisioned = Provisioned {
+        change: item.change,
+        // Seat changes carry the requested total; a renewal may report the renewed seats.
+        quantity: if item.change == ChangeType::Renewal && success.quantity > 0 {
+            success.quantity
+        } else {
+            item.quantity
+        },
+        previous_quantity: item.previous_quantity,
+        term_start: day(&success.term_start),
+        term_end: day(&success.term_end),
+        order_id: order.id.clone(),
+        now,
+    };
+    let moved = lifecycle::apply(&mut sub, rules, &provisioned);
+    sub.version += 1;
+    ctx.store.update_subscription(conn, &sub).await?;
+    if let Some((from, reason)) = moved {
+        let mut event_sub = sub.clone();
+        event_sub.order_id = order.id.clone();
+        subscription_changed(ctx, conn, &event_sub, from, &reason, facts).await?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod domain;
 mod events;
 mod grpc;
 mod placing;
+mod scheduler;
 mod seed;
 mod store;
 mod watch;
@@ -53,6 +54,32 @@ pub struct Settings {
     /// so that a missed event never leaves a watcher stuck. Default 2000.
     #[serde(default = "default_watch_poll_ms")]
     pub watch_poll_interval_ms: u64,
+    /// Holidays (`YYYY-MM-DD`) skipped by business-day rules (Autodesk: auto-renew may be turned
+    /// off only up to 5 business days before term end). Default none (weekends only).
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    /// Days before term end when the "term end approaching" reminder is sent. Default 30.
+    #[serde(default = "default_term_end_reminder_days")]
+    pub term_end_reminder_days: i64,
+    /// How often the lifecycle scheduler looks for due renewals, expiries and reminders
+    /// (milliseconds). Default 60000.
+    #[serde(default = "default_scheduler_interval_ms")]
+    pub scheduler_interval_ms: u64,
+    /// Subscriptions claimed per scheduler transaction. Default 500.
+    #[serde(default = "default_scheduler_batch")]
+    pub scheduler_batch: i64,
+}
+
+fn default_term_end_reminder_days() -> i64 {
+    30
+}
+
+fn default_scheduler_interval_ms() -> u64 {
+    60_000
+}
+
+fn default_scheduler_batch() -> i64 {
+    500
 }
 
 fn default_catalog_url() -> String {
@@ -77,7 +104,21 @@ impl Settings {
             catalog_timeout_ms: default_catalog_timeout_ms(),
             seed_demo: false,
             watch_poll_interval_ms: default_watch_poll_ms(),
+            holidays: Vec::new(),
+            term_end_reminder_days: default_term_end_reminder_days(),
+            scheduler_interval_ms: default_scheduler_interval_ms(),
+            scheduler_batch: default_scheduler_batch(),
         }
+    }
+
+    /// The lifecycle rules these settings configure; fails on a holiday that is not a date.
+    pub fn rules(&self) -> anyhow::Result<domain::policy::Rules> {
+        let calendar = domain::calendar::BusinessCalendar::parse(&self.holidays)
+            .map_err(|bad| anyhow::anyhow!("ordering.holidays: not YYYY-MM-DD dates: {bad:?}"))?;
+        Ok(domain::policy::Rules {
+            calendar,
+            term_end_notice_days: self.term_end_reminder_days.max(1),
+        })
     }
 }
 
@@ -128,7 +169,7 @@ impl App {
         })
         .await?;
         let outbox = Outbox::new();
-        let store = store::Store::new(db.clone());
+        let store = store::Store::new(db.clone(), settings.rules()?);
         if settings.seed_demo {
             seed::demo(&store, &outbox, &deps.clock).await?;
         }
@@ -172,6 +213,21 @@ impl App {
         })
     }
 
+    /// Runs the lifecycle scheduler once until nothing is due (renewal orders and expiries at
+    /// term end, then reminders), as the background scheduler does every
+    /// `scheduler_interval_ms`; returns how many subscriptions reached term end. Used by the
+    /// renewal benchmark and by operators catching up by hand.
+    pub async fn run_scheduler_once(&self) -> anyhow::Result<usize> {
+        let scheduler = scheduler::Scheduler::new(
+            self.ctx.clone(),
+            Duration::from_millis(self.settings.scheduler_interval_ms.max(10)),
+            self.settings.scheduler_batch.max(1),
+        );
+        let done = scheduler.catch_up().await?;
+        self.ctx.outbox.notify();
+        Ok(done)
+    }
+
     /// Starts the outbox relay and the gRPC server on `listener`; returns after `shutdown` is
     /// cancelled and everything drained.
     pub async fn run(
@@ -188,6 +244,12 @@ impl App {
         );
         let mut tasks = self.tasks;
         tasks.push(tokio::spawn(relay.run(self.background.clone())));
+        let scheduler = scheduler::Scheduler::new(
+            self.ctx.clone(),
+            Duration::from_millis(self.settings.scheduler_interval_ms.max(10)),
+            self.settings.scheduler_batch.max(1),
+        );
+        tasks.push(tokio::spawn(scheduler.run(self.background.clone())));
         let streams = self.ctx.streams.clone();
         let watched = shutdown.clone();
         tokio::spawn(async move {

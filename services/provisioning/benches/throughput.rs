@@ -220,6 +220,10 @@ async fn latency(samples: usize) -> (f64, f64, f64) {
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        let tail: Vec<String> = latencies.iter().rev().take(10).map(|l| format!("{l:.1}")).collect();
+        println!("slowest latencies (ms): {}", tail.join(", "));
+    }
     shutdown.cancel();
     let _ = running.await;
     (

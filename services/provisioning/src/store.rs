@@ -177,23 +177,33 @@ pub(crate) async fn claim(
         query = query.bind(connector.to_string());
     }
     let claimed = rows(&query.fetch_all(&mut *conn).await?)?;
-    let mut out = Vec::with_capacity(claimed.len());
-    for job in claimed {
-        let done = sqlx::query(
-            "UPDATE provisioning_jobs SET lease_owner = $1, lease_until = $2, updated_at = $3, \
-             state = CASE WHEN state = 'queued' THEN 'submitted' ELSE state END WHERE id = $4 AND lease_until < $3",
-        )
+    if claimed.is_empty() {
+        return Ok(claimed);
+    }
+    let ids: Vec<String> = (0..claimed.len()).map(|i| format!("${}", i + 4)).collect();
+    let update = format!(
+        "UPDATE provisioning_jobs SET lease_owner = $1, lease_until = $2, updated_at = $3, \
+         state = CASE WHEN state = 'queued' THEN 'submitted' ELSE state END \
+         WHERE lease_until < $3 AND id IN ({}) RETURNING id",
+        ids.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(update))
         .bind(owner.to_string())
         .bind(lease_until)
-        .bind(now)
-        .bind(job.id.clone())
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() == 1 {
-            out.push(job);
-        }
+        .bind(now);
+    for job in &claimed {
+        query = query.bind(job.id.clone());
     }
-    Ok(out)
+    let taken: Vec<String> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    Ok(claimed
+        .into_iter()
+        .filter(|job| taken.contains(&job.id))
+        .collect())
 }
 
 /// Stores a checkpoint if `owner` still holds the job.

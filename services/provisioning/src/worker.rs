@@ -123,12 +123,33 @@ pub(crate) struct Pool {
     pub(crate) instance: String,
 }
 
-/// How long a worker keeps looking after a wake-up found nothing (the row commits just after).
-const EAGER_WINDOW: Duration = Duration::from_millis(25);
+/// After a wake-up finds nothing (the job row commits just after the wake-up), look again after
+/// these pauses before going back to sleep.
+const EAGER_PAUSES_MS: [u64; 12] = [1, 1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32];
+
+/// Outcomes of a batch are committed together (one fsync for many jobs), but never held longer than this.
+const MAX_COMMIT_DELAY: Duration = Duration::from_millis(100);
 
 enum Flow {
-    Continue,
+    /// An outcome to commit.
+    Record(Box<Prepared>),
+    /// Nothing to commit.
+    Skip,
+    /// The test hook "killed" the worker.
     Crash,
+}
+
+/// A round's outcome, ready to commit.
+struct Prepared {
+    job_id: String,
+    connector: String,
+    customer_id: String,
+    outcome: store::Outcome,
+    event: Option<ev::Envelope>,
+    account: Option<store::Account>,
+    state: JobState,
+    error: Option<VendorError>,
+    next_in: Duration,
 }
 
 impl Pool {
@@ -149,7 +170,7 @@ impl Pool {
 
     async fn run(self: Arc<Self>, owner: String, shutdown: CancellationToken) {
         let poll = Duration::from_millis(self.settings.poll_interval_ms.max(1));
-        let mut eager_until: Option<Instant> = None;
+        let mut eager = 0usize;
         while !shutdown.is_cancelled() {
             let claimed = match self.claim(&owner).await {
                 Ok(jobs) => jobs,
@@ -160,29 +181,44 @@ impl Pool {
                 }
             };
             if claimed.is_empty() {
-                if eager_until.is_some_and(|t| Instant::now() < t) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                if let Some(pause) = EAGER_PAUSES_MS.get(eager) {
+                    eager += 1;
+                    tokio::time::sleep(Duration::from_millis(*pause)).await;
                     continue;
                 }
-                eager_until = None;
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = self.wake.notified() => eager_until = Some(Instant::now() + EAGER_WINDOW),
+                    _ = self.wake.notified() => eager = 0,
                     _ = tokio::time::sleep(poll) => {}
                 }
                 continue;
             }
+            eager = EAGER_PAUSES_MS.len();
             if claimed.len() as i64 >= self.settings.claim_batch {
                 // More work is likely waiting: get a peer going.
                 self.wake.notify_one();
             }
             let claimed_at = Instant::now();
+            let mut pending: Vec<Prepared> = Vec::new();
+            let mut oldest: Option<Instant> = None;
             for job in claimed {
-                if let Flow::Crash = self.process(&owner, job, claimed_at).await {
-                    tracing::warn!(worker = %owner, "worker stopped by test hook (simulated crash)");
-                    return;
+                match self.process(&owner, job, claimed_at).await {
+                    Flow::Crash => {
+                        tracing::warn!(worker = %owner, "worker stopped by test hook (simulated crash)");
+                        return;
+                    }
+                    Flow::Skip => {}
+                    Flow::Record(prepared) => {
+                        pending.push(*prepared);
+                        oldest.get_or_insert_with(Instant::now);
+                    }
+                }
+                if oldest.is_some_and(|t| t.elapsed() > MAX_COMMIT_DELAY) {
+                    self.commit(&owner, std::mem::take(&mut pending)).await;
+                    oldest = None;
                 }
             }
+            self.commit(&owner, pending).await;
         }
     }
 
@@ -191,9 +227,9 @@ impl Pool {
         let now = self.clock.now();
         let now_micros = to_micros(now);
         let lease_until = now_micros + (self.settings.lease_ms as i64) * 1_000;
-        let mut tx = self.db.pool().begin().await?;
         // Jobs of a vendor that asked us to wait stay where they are (queued ones stay cancellable).
         let blocked = self.connectors.blocked();
+        let mut tx = self.db.pool().begin().await?;
         let jobs = store::claim(
             &mut tx,
             self.db.skip_locked(),
@@ -204,6 +240,10 @@ impl Pool {
             &blocked,
         )
         .await?;
+        if jobs.is_empty() {
+            tx.rollback().await?;
+            return Ok(jobs);
+        }
         let mut announced = false;
         for job in jobs.iter().filter(|j| j.state == JobState::Queued.as_str()) {
             let event =
@@ -230,9 +270,8 @@ impl Pool {
         // A job that waited too long in this worker's batch goes back rather than risk its lease.
         if claimed_at.elapsed() > Duration::from_millis(self.settings.lease_ms / 2) {
             let _ = store::release(self.db.pool(), &job.id, owner, now_micros, now_micros).await;
-            return Flow::Continue;
+            return Flow::Skip;
         }
-
         let mut checkpoint: Checkpoint = serde_json::from_str(&job.checkpoint).unwrap_or_default();
         let report = match self.connectors.get(&job.connector).cloned() {
             None => Report::new(Step::Error(VendorError::permanent(
@@ -247,7 +286,7 @@ impl Pool {
                     // The vendor asked us to wait (429): do not call before Retry-After.
                     let next = now_micros + wait.as_micros() as i64;
                     let _ = store::release(self.db.pool(), &job.id, owner, next, now_micros).await;
-                    return Flow::Continue;
+                    return Flow::Skip;
                 }
                 match self.context(&job, &mut checkpoint).await {
                     Ok(ctx) => {
@@ -270,12 +309,9 @@ impl Pool {
         }
         if report.step == Step::LostLease {
             tracing::warn!(job_id = %job.id, "lease lost while working; another worker owns the job");
-            return Flow::Continue;
+            return Flow::Skip;
         }
-        if let Err(error) = self.record(owner, &job, &checkpoint, report).await {
-            tracing::warn!(job_id = %job.id, %error, "recording the outcome failed; the job is retried after its lease");
-        }
-        Flow::Continue
+        Flow::Record(Box::new(self.prepare(&job, &checkpoint, report)))
     }
 
     /// The connector's view of the job, with remembered vendor accounts filled in.
@@ -291,23 +327,29 @@ impl Pool {
             serde_json::from_str(&job.parameters).unwrap_or_default();
         let mut order = events::order_from_proto(&request, parameters)
             .ok_or_else(|| VendorError::permanent("bad_request", "the request names no change"))?;
-        let account = store::account(self.db.pool(), &job.connector, &job.customer_id)
-            .await
-            .map_err(|e| VendorError::transient("storage", e.to_string()))?;
-        if let Some(account) = account {
-            match job.connector.as_str() {
-                "microsoft_nce"
-                    if checkpoint.customer_tenant_id.is_none()
-                        && order.customer.microsoft_tenant_id.is_empty() =>
-                {
+        let needs_account = match job.connector.as_str() {
+            "microsoft_nce" => {
+                checkpoint.customer_tenant_id.is_none()
+                    && order.customer.microsoft_tenant_id.is_empty()
+            }
+            "autodesk" => {
+                order.customer.autodesk_csn.is_empty()
+                    && order.change == crate::domain::order::Change::NewSubscription
+            }
+            _ => false,
+        };
+        if needs_account {
+            let account = store::account(self.db.pool(), &job.connector, &job.customer_id)
+                .await
+                .map_err(|e| VendorError::transient("storage", e.to_string()))?;
+            if let Some(account) = account {
+                if job.connector == "microsoft_nce" {
                     checkpoint.customer_tenant_id = Some(account.account_id);
                     checkpoint.customer_tenant_domain = Some(account.domain);
                     checkpoint.mca_confirmed |= account.agreement_confirmed;
+                } else {
+                    order.customer.autodesk_csn = account.account_id;
                 }
-                "autodesk" if order.customer.autodesk_csn.is_empty() => {
-                    order.customer.autodesk_csn = account.account_id
-                }
-                _ => {}
             }
         }
         Ok(JobContext {
@@ -317,13 +359,8 @@ impl Pool {
         })
     }
 
-    async fn record(
-        &self,
-        owner: &str,
-        job: &JobRow,
-        checkpoint: &Checkpoint,
-        report: Report,
-    ) -> Result<(), sqlx::Error> {
+    /// Decides the transition of a round and builds what to store and publish.
+    fn prepare(&self, job: &JobRow, checkpoint: &Checkpoint, report: Report) -> Prepared {
         let now = self.clock.now();
         let now_micros = to_micros(now);
         let state = JobState::parse(&job.state).unwrap_or(JobState::Submitted);
@@ -364,12 +401,6 @@ impl Pool {
             error_counts: serde_json::to_string(&t.error_counts).unwrap_or_else(|_| "{}".into()),
         };
         let facts = JobFacts::of(job);
-        let mut tx = self.db.pool().begin().await?;
-        if !store::record(&mut tx, &job.id, owner, &outcome, now_micros).await? {
-            tx.rollback().await?;
-            tracing::warn!(job_id = %job.id, "lease lost before commit; outcome dropped (another worker owns the job)");
-            return Ok(());
-        }
         let event = match &t.announce {
             Announce::Nothing => None,
             Announce::Waiting(reference) => Some(events::progressed(
@@ -382,33 +413,69 @@ impl Pool {
             Announce::Inquiring(error) => Some(events::inquiring(&facts, error, &self.clock)),
             Announce::Failed(error) => Some(events::failed(&facts, error, &self.clock)),
         };
-        if let Some(event) = &event {
-            self.outbox.append(&mut tx, event, now_micros).await?;
+        Prepared {
+            job_id: job.id.clone(),
+            connector: job.connector.clone(),
+            customer_id: job.customer_id.clone(),
+            outcome,
+            event,
+            account: remembered_account(job, checkpoint, &t.announce),
+            state: t.state,
+            error: t.error,
+            next_in: t.next_in,
         }
-        if let Some(account) = remembered_account(job, checkpoint, &t.announce) {
-            store::upsert_account(
-                &mut tx,
-                &job.connector,
-                &job.customer_id,
-                &account,
-                now_micros,
-            )
-            .await?;
+    }
+
+    /// Commits outcomes (each only if this worker still holds its job) with their events, in one transaction.
+    async fn commit(&self, owner: &str, prepared: Vec<Prepared>) {
+        if prepared.is_empty() {
+            return;
+        }
+        match self.try_commit(owner, &prepared).await {
+            Ok(events) => {
+                if events {
+                    self.outbox.notify();
+                }
+                for p in &prepared {
+                    match &p.error {
+                        Some(error) if p.state.is_active() => {
+                            tracing::info!(job_id = %p.job_id, %error, retry_in_ms = p.next_in.as_millis() as u64, "vendor error; will retry")
+                        }
+                        Some(error) => {
+                            tracing::info!(job_id = %p.job_id, %error, state = p.state.as_str(), "job ended with a vendor error")
+                        }
+                        None => {
+                            tracing::debug!(job_id = %p.job_id, state = p.state.as_str(), "job advanced")
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, jobs = prepared.len(), "recording outcomes failed; the jobs are retried after their lease")
+            }
+        }
+    }
+
+    async fn try_commit(&self, owner: &str, prepared: &[Prepared]) -> Result<bool, sqlx::Error> {
+        let now_micros = to_micros(self.clock.now());
+        let mut tx = self.db.pool().begin().await?;
+        let mut events = false;
+        for p in prepared {
+            if !store::record(&mut tx, &p.job_id, owner, &p.outcome, now_micros).await? {
+                tracing::warn!(job_id = %p.job_id, "lease lost before commit; outcome dropped (another worker owns the job)");
+                continue;
+            }
+            if let Some(event) = &p.event {
+                self.outbox.append(&mut tx, event, now_micros).await?;
+                events = true;
+            }
+            if let Some(account) = &p.account {
+                store::upsert_account(&mut tx, &p.connector, &p.customer_id, account, now_micros)
+                    .await?;
+            }
         }
         tx.commit().await?;
-        if event.is_some() {
-            self.outbox.notify();
-        }
-        match &t.error {
-            Some(error) if t.state.is_active() => {
-                tracing::info!(job_id = %job.id, %error, retry_in_ms = t.next_in.as_millis() as u64, "vendor error; will retry")
-            }
-            Some(error) => {
-                tracing::info!(job_id = %job.id, %error, state = t.state.as_str(), "job ended with a vendor error")
-            }
-            None => tracing::debug!(job_id = %job.id, state = t.state.as_str(), "job advanced"),
-        }
-        Ok(())
+        Ok(events)
     }
 }
 

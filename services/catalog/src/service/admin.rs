@@ -130,6 +130,7 @@ impl Catalog {
             ));
         }
         tx.commit().await?;
+        self.read_model.invalidate();
         self.reread(plan.id.as_str()).await
     }
 
@@ -235,6 +236,7 @@ impl Catalog {
             )));
         }
         tx.commit().await?;
+        self.read_model.invalidate();
         self.reread(plan.id.as_str()).await
     }
 
@@ -259,6 +261,7 @@ impl Catalog {
         }
         // End the transaction before re-reading: SQLite pools hold a single connection.
         tx.commit().await?;
+        self.read_model.invalidate();
         self.reread(plan_id).await
     }
 
@@ -299,10 +302,8 @@ impl Catalog {
             Some(c) if problems.is_empty() => c,
             _ => return Err(invalid("price.", problems)),
         };
-        let mut conn = self.conn().await?;
-        plans::get(&mut conn, plan_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
+        let mut tx = self.store.pool().begin().await?;
+        plans::get(&mut tx, plan_id).await?.ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
         let now = self.now();
         let price = Price {
             id: marketplace_platform::ids::new_id(),
@@ -313,12 +314,11 @@ impl Catalog {
             effective_at: input.effective_at.unwrap_or(now),
             created_at: now,
         };
-        if !prices::insert(&mut conn, &price).await? {
-            return Err(ServiceError::new(
-                ErrorCode::AlreadyExists,
-                format!("plan {plan_id} already has a {currency} price effective at that moment"),
-            ));
+        if !prices::insert(&mut tx, &price).await? {
+            return Err(ServiceError::new(ErrorCode::AlreadyExists, format!("plan {plan_id} already has a {currency} price effective at that moment")));
         }
+        tx.commit().await?;
+        self.read_model.invalidate();
         Ok(price)
     }
 }

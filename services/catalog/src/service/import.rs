@@ -106,6 +106,7 @@ impl Catalog {
                 prices::insert(&mut tx, price).await?;
             }
             tx.commit().await?;
+            self.read_model.invalidate();
         }
         Ok(ImportReport {
             applied,

@@ -6,12 +6,15 @@ pub mod import;
 pub mod markups;
 pub mod quote;
 pub mod read;
+pub mod read_model;
 pub mod update_mask;
 
 use marketplace_platform::clock::{SharedClock, to_micros};
 use marketplace_platform::error::{FieldViolation, ServiceError, ServiceResult};
 use marketplace_platform::identity::Principal;
 use marketplace_platform::paging::PageTokens;
+use std::sync::Arc;
+
 use sqlx::AnyConnection;
 use sqlx::pool::PoolConnection;
 
@@ -19,6 +22,7 @@ use crate::domain::eligibility::Audience;
 use crate::domain::plan::Plan;
 use crate::domain::price::{Price, in_effect};
 use crate::store::{Store, eligibility, prices};
+use read_model::{ReadModel, Snapshot};
 
 /// A plan with the prices in effect at the time it was read (one per currency).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,16 +39,23 @@ pub struct Catalog {
     store: Store,
     clock: SharedClock,
     page_tokens: PageTokens,
+    read_model: Arc<ReadModel>,
 }
 
 impl Catalog {
-    /// Use cases over a store.
-    pub fn new(store: Store, clock: SharedClock, page_tokens: PageTokens) -> Self {
-        Self {
-            store,
-            clock,
-            page_tokens,
-        }
+    /// Use cases over a store and its read model.
+    pub fn new(store: Store, clock: SharedClock, page_tokens: PageTokens, read_model: Arc<ReadModel>) -> Self {
+        Self { store, clock, page_tokens, read_model }
+    }
+
+    /// The current read model snapshot.
+    async fn snapshot(&self) -> ServiceResult<Arc<Snapshot>> {
+        Ok(self.read_model.snapshot().await?)
+    }
+
+    /// Whose eligibility applies, from the read model (see [`Self::audience`]).
+    fn cached_audience(snapshot: &Snapshot, principal: &Principal, requested: &str) -> ServiceResult<Audience> {
+        Ok(snapshot.audience(principal.reseller_filter(requested)?))
     }
 
     /// The store.

@@ -10,7 +10,7 @@ use crate::domain::ids::{AutodeskProductId, MicrosoftCatalogItemId};
 use crate::domain::money::CurrencyCode;
 use crate::domain::plan::{BillingCycle, Category, Term, Vendor};
 use crate::domain::price::Price;
-use crate::store::plans::PlanFilter;
+use super::read_model::PlanFilter;
 use crate::store::{plans, prices, vendors};
 
 /// Most words a search may have.
@@ -122,23 +122,15 @@ impl Catalog {
         .await?)
     }
 
-    /// Lists or searches the plans visible to the caller, in a stable order.
-    pub async fn list_plans(
-        &self,
-        principal: &Principal,
-        req: ListPlans,
-    ) -> ServiceResult<PlanPage> {
+    /// Lists or searches the plans visible to the caller, in a stable order (from the read model).
+    pub async fn list_plans(&self, principal: &Principal, req: ListPlans) -> ServiceResult<PlanPage> {
         let limit = paging::page_size(req.page_size)?;
         if req.include_retired && !principal.role.is_privileged() {
-            return Err(ServiceError::permission_denied(
-                "only staff may list retired plans",
-            ));
+            return Err(ServiceError::permission_denied("only staff may list retired plans"));
         }
         let words = search_words(&req.query)?;
-        let mut conn = self.conn().await?;
-        let audience = self
-            .audience(&mut conn, principal, &req.reseller_id)
-            .await?;
+        let snapshot = self.snapshot().await?;
+        let audience = Self::cached_audience(&snapshot, principal, &req.reseller_id)?;
         let filter = PlanFilter {
             words,
             vendor_id: opt(&req.vendor_id),
@@ -150,106 +142,55 @@ impl Catalog {
             open_only: !audience.sees_specialized(),
         };
         let scope = format!("plans|{audience:?}|{filter:?}");
-        let after = self
-            .page_tokens
-            .decode::<PlanCursor>(&scope, &req.page_token)?
-            .map(|c| (c.k, c.i));
-        let mut rows = plans::list(&mut conn, &filter, after.as_ref(), limit + 1).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_page_token = match rows.last() {
-            Some((plan, key)) if more => self.page_tokens.encode(
-                &scope,
-                &PlanCursor {
-                    k: key.clone(),
-                    i: plan.id.clone(),
-                },
-            ),
+        let after = self.page_tokens.decode::<PlanCursor>(&scope, &req.page_token)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let (mut page, total) = snapshot.list(&filter, after.as_ref().map(|c| (c.k.as_str(), c.i.as_str())), limit.saturating_add(1));
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next_page_token = match page.last() {
+            Some(e) if more => self.page_tokens.encode(&scope, &PlanCursor { k: e.sort_key.clone(), i: e.plan.id.clone() }),
             _ => String::new(),
         };
-        let total_size = plans::count(&mut conn, &filter).await?;
-        let plans = self
-            .with_prices(&mut conn, rows.into_iter().map(|(p, _)| p).collect())
-            .await?;
+        let now = self.now();
         Ok(PlanPage {
-            plans,
+            plans: page.into_iter().map(|e| snapshot.view(e, now)).collect(),
             next_page_token,
-            total_size,
+            total_size: i64::try_from(total).unwrap_or(i64::MAX),
         })
     }
 
     /// One plan with its current prices; a plan the caller may not see is not found.
-    pub async fn get_plan(
-        &self,
-        principal: &Principal,
-        plan_id: &str,
-        reseller_id: &str,
-    ) -> ServiceResult<PlanView> {
+    pub async fn get_plan(&self, principal: &Principal, plan_id: &str, reseller_id: &str) -> ServiceResult<PlanView> {
         if plan_id.is_empty() {
             return Err(ServiceError::invalid_field("plan_id", "must not be empty"));
         }
-        let mut conn = self.conn().await?;
-        let audience = self.audience(&mut conn, principal, reseller_id).await?;
-        let plan = plans::get(&mut conn, plan_id)
-            .await?
-            .filter(|p| audience.can_see(p.tier))
-            .ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
-        let mut views = self.with_prices(&mut conn, vec![plan]).await?;
-        views
-            .pop()
-            .ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))
+        let snapshot = self.snapshot().await?;
+        let audience = Self::cached_audience(&snapshot, principal, reseller_id)?;
+        let entry = snapshot.plan(plan_id).filter(|e| audience.can_see(e.plan.tier)).ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
+        Ok(snapshot.view(entry, self.now()))
     }
 
     /// Resolves an Autodesk product id or a Microsoft catalog item id to exactly one plan.
     pub async fn lookup_plan(&self, principal: &Principal, req: Lookup) -> ServiceResult<PlanView> {
-        let mut conn = self.conn().await?;
-        let plan = match (
-            req.autodesk_product_id.is_empty(),
-            req.microsoft_catalog_item_id.is_empty(),
-        ) {
-            (true, true) => {
-                return Err(ServiceError::invalid_field(
-                    "autodesk_product_id",
-                    "give autodesk_product_id or microsoft_catalog_item_id",
-                ));
-            }
-            (false, false) => {
-                return Err(ServiceError::invalid_field(
-                    "microsoft_catalog_item_id",
-                    "give only one of autodesk_product_id and microsoft_catalog_item_id",
-                ));
-            }
+        let (key, what) = match (req.autodesk_product_id.is_empty(), req.microsoft_catalog_item_id.is_empty()) {
+            (true, true) => return Err(ServiceError::invalid_field("autodesk_product_id", "give autodesk_product_id or microsoft_catalog_item_id")),
+            (false, false) => return Err(ServiceError::invalid_field("microsoft_catalog_item_id", "give only one of autodesk_product_id and microsoft_catalog_item_id")),
             (false, true) => {
-                let id = AutodeskProductId::parse(&req.autodesk_product_id)
-                    .map_err(|e| ServiceError::invalid_field("autodesk_product_id", e.0))?;
-                let audience = self
-                    .audience(&mut conn, principal, &req.reseller_id)
-                    .await?;
-                plans::get_by_autodesk_id(&mut conn, &id)
-                    .await?
-                    .filter(|p| audience.can_see(p.tier))
-                    .ok_or_else(|| {
-                        ServiceError::not_found(format!("plan with Autodesk product id {id}"))
-                    })?
+                let id = AutodeskProductId::parse(&req.autodesk_product_id).map_err(|e| ServiceError::invalid_field("autodesk_product_id", e.0))?;
+                (id.to_string(), "Autodesk product id")
             }
             (true, false) => {
-                let id = MicrosoftCatalogItemId::parse(&req.microsoft_catalog_item_id)
-                    .map_err(|e| ServiceError::invalid_field("microsoft_catalog_item_id", e.0))?;
-                let audience = self
-                    .audience(&mut conn, principal, &req.reseller_id)
-                    .await?;
-                plans::get_by_microsoft_id(&mut conn, &id)
-                    .await?
-                    .filter(|p| audience.can_see(p.tier))
-                    .ok_or_else(|| {
-                        ServiceError::not_found(format!("plan with Microsoft catalog item id {id}"))
-                    })?
+                let id = MicrosoftCatalogItemId::parse(&req.microsoft_catalog_item_id).map_err(|e| ServiceError::invalid_field("microsoft_catalog_item_id", e.0))?;
+                (id.to_string(), "Microsoft catalog item id")
             }
         };
-        let mut views = self.with_prices(&mut conn, vec![plan]).await?;
-        views
-            .pop()
-            .ok_or_else(|| ServiceError::internal("lookup", "plan vanished"))
+        let snapshot = self.snapshot().await?;
+        let audience = Self::cached_audience(&snapshot, principal, &req.reseller_id)?;
+        let entry = snapshot
+            .plan_by_vendor_id(&key)
+            .filter(|e| audience.can_see(e.plan.tier))
+            .ok_or_else(|| ServiceError::not_found(format!("plan with {what} {key}")))?;
+        Ok(snapshot.view(entry, self.now()))
     }
 
     /// A page of a visible plan's price history, newest first.

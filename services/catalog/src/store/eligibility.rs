@@ -19,6 +19,19 @@ pub async fn csn_of(
         .and_then(|s| Csn::parse(&s).ok()))
 }
 
+/// Every reseller with a valid CSN.
+pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(String, Csn)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT reseller_id, autodesk_partner_csn FROM reseller_eligibility").fetch_all(conn).await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let csn: String = row.try_get("autodesk_partner_csn")?;
+        if let Ok(csn) = Csn::parse(&csn) {
+            out.push((row.try_get("reseller_id")?, csn));
+        }
+    }
+    Ok(out)
+}
+
 /// Records a reseller's CSN (`None` = none or invalid) as of `changed_at`, unless a newer
 /// change was already recorded (events may arrive out of order). Returns whether it changed.
 pub async fn record(
@@ -35,9 +48,12 @@ pub async fn record(
     .bind(reseller_id.to_string())
     .bind(csn.map(ToString::to_string).unwrap_or_default())
     .bind(changed_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
+    if n == 1 {
+        super::version::bump(conn).await?;
+    }
     Ok(n == 1)
 }
 
@@ -50,7 +66,7 @@ pub async fn seed(
     sqlx::query("INSERT INTO reseller_eligibility (reseller_id, autodesk_partner_csn, changed_at) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
         .bind(reseller_id.to_string())
         .bind(csn.to_string())
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    super::version::bump(conn).await
 }

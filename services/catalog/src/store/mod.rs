@@ -6,6 +6,7 @@ pub mod markups;
 pub mod plans;
 pub mod prices;
 pub mod vendors;
+pub mod version;
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -98,16 +99,4 @@ impl Store {
     pub fn db(&self) -> &Database {
         &self.db
     }
-}
-
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-pub(crate) fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

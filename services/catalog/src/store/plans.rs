@@ -2,37 +2,13 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Arg, Sql, like_escape};
+use super::Sql;
 use crate::domain::ids::{AutodeskProductId, MicrosoftCatalogItemId};
 use crate::domain::plan::{BillingCycle, Plan, PlanState, SupportLevel, Term, Tier, ValidPlan};
 
 const COLUMNS: &str = "id, vendor_id, category_id, product_name, name, description, term, billing_cycle, commitment_months, instalments, \
     support_level, min_quantity, max_quantity, parameters, autodesk_product_id, microsoft_catalog_item_id, vendor_sku, tier, state, \
     sort_key, create_time, update_time, version";
-
-/// Filters of a plan listing (combined with AND).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlanFilter {
-    /// Lower-case words that must all occur in the searchable text.
-    pub words: Vec<String>,
-    /// Vendor.
-    pub vendor_id: Option<String>,
-    /// Category.
-    pub category_id: Option<String>,
-    /// Term.
-    pub term: Option<Term>,
-    /// Billing cycle.
-    pub billing_cycle: Option<BillingCycle>,
-    /// Include retired plans.
-    pub include_retired: bool,
-    /// Only add-ons of this plan.
-    pub parent_plan_id: Option<String>,
-    /// Hide the specialized catalog.
-    pub open_only: bool,
-}
-
-/// Position after which a page starts: `(sort_key, id)` of the last plan of the previous page.
-pub type Cursor = (String, String);
 
 fn decode_error(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("stored plan has an invalid {what}: {value:?}").into())
@@ -172,78 +148,31 @@ pub async fn get_many(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Pl
         .collect()
 }
 
-fn filtered(select: &str, filter: &PlanFilter) -> Sql {
-    let mut sql = Sql::new(select);
-    sql.push(" FROM plans p WHERE 1 = 1");
-    if !filter.include_retired {
-        sql.push(" AND p.state = 'active'");
+/// Every plan with its links, sort key and searchable text, in `(sort_key, id)` order (the
+/// in-memory read model is loaded from this).
+pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(Plan, String, String)>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS}, search_text FROM plans ORDER BY sort_key, id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+    let mut plans = Vec::with_capacity(rows.len());
+    let mut index = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let plan = plan_from_row(row)?;
+        index.insert(plan.id.clone(), plans.len());
+        plans.push((plan, row.try_get::<String, _>("sort_key")?, row.try_get::<String, _>("search_text")?));
     }
-    if filter.open_only {
-        sql.push(" AND p.tier = 'open'");
+    let links = sqlx::query("SELECT parent_plan_id, addon_plan_id FROM plan_addons ORDER BY parent_plan_id, addon_plan_id").fetch_all(conn).await?;
+    for row in links {
+        let parent: String = row.try_get("parent_plan_id")?;
+        let addon: String = row.try_get("addon_plan_id")?;
+        let addon_active = index.get(&addon).is_some_and(|&i| plans[i].0.state == PlanState::Active);
+        if let (Some(&p), true) = (index.get(&parent), addon_active) {
+            plans[p].0.addon_plan_ids.push(addon.clone());
+        }
+        if let Some(&a) = index.get(&addon) {
+            plans[a].0.parent_plan_ids.push(parent);
+        }
     }
-    if let Some(v) = &filter.vendor_id {
-        sql.push(" AND p.vendor_id = ").bind(Arg::Text(v.clone()));
-    }
-    if let Some(c) = &filter.category_id {
-        sql.push(" AND p.category_id = ").bind(Arg::Text(c.clone()));
-    }
-    if let Some(t) = filter.term {
-        sql.push(" AND p.term = ")
-            .bind(Arg::Text(t.as_str().into()));
-    }
-    if let Some(b) = filter.billing_cycle {
-        sql.push(" AND p.billing_cycle = ")
-            .bind(Arg::Text(b.as_str().into()));
-    }
-    if let Some(parent) = &filter.parent_plan_id {
-        sql.push(" AND p.id IN (SELECT addon_plan_id FROM plan_addons WHERE parent_plan_id = ")
-            .bind(Arg::Text(parent.clone()))
-            .push(")");
-    }
-    for word in &filter.words {
-        sql.push(" AND p.search_text LIKE ")
-            .bind(Arg::Text(format!("%{}%", like_escape(word))))
-            .push(" ESCAPE '\\'");
-    }
-    sql
-}
-
-/// One page of plans in `(sort_key, id)` order after `after`, with each plan's sort key.
-pub async fn list(
-    conn: &mut AnyConnection,
-    filter: &PlanFilter,
-    after: Option<&Cursor>,
-    limit: i64,
-) -> Result<Vec<(Plan, String)>, sqlx::Error> {
-    let mut sql = filtered(&format!("SELECT {COLUMNS}"), filter);
-    if let Some((key, id)) = after {
-        sql.push(" AND (p.sort_key > ")
-            .bind(Arg::Text(key.clone()))
-            .push(" OR (p.sort_key = ")
-            .bind(Arg::Text(key.clone()))
-            .push(" AND p.id > ")
-            .bind(Arg::Text(id.clone()))
-            .push("))");
-    }
-    sql.push(" ORDER BY p.sort_key, p.id LIMIT ")
-        .bind(Arg::Int(limit));
-    let rows = sql.query().fetch_all(&mut *conn).await?;
-    let mut plans = rows
-        .iter()
-        .map(plan_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    fill_links(conn, &mut plans).await?;
-    let keys = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("sort_key"))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(plans.into_iter().zip(keys).collect())
-}
-
-/// How many plans match `filter`.
-pub async fn count(conn: &mut AnyConnection, filter: &PlanFilter) -> Result<i64, sqlx::Error> {
-    let sql = filtered("SELECT COUNT(*) AS n", filter);
-    sql.query().fetch_one(conn).await?.try_get("n")
+    Ok(plans)
 }
 
 /// The searchable text of a plan: every name and id a reseller might type, lower-cased.
@@ -334,6 +263,7 @@ pub async fn insert(
         == 1;
     if inserted {
         replace_parents(conn, plan.id.as_str(), &plan.parent_plan_ids).await?;
+        super::version::bump(conn).await?;
     }
     Ok(inserted)
 }
@@ -373,6 +303,7 @@ pub async fn update(
         == 1;
     if updated {
         replace_parents(conn, plan.id.as_str(), &plan.parent_plan_ids).await?;
+        super::version::bump(conn).await?;
     }
     Ok(updated)
 }
@@ -407,9 +338,12 @@ pub async fn retire(
         .bind(now)
         .bind(id.to_string())
         .bind(expected_version)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
+    if n == 1 {
+        super::version::bump(conn).await?;
+    }
     Ok(n == 1)
 }
 

@@ -46,6 +46,12 @@ pub async fn effective_by(
         .collect()
 }
 
+/// Every price (the in-memory read model is loaded from this).
+pub async fn all(conn: &mut AnyConnection) -> Result<Vec<Price>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM prices");
+    sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?.iter().map(price_from_row).collect()
+}
+
 /// A page of a plan's price history, newest effective first, after `(effective_at, id)`.
 pub async fn history(
     conn: &mut AnyConnection,
@@ -109,8 +115,11 @@ pub async fn insert(conn: &mut AnyConnection, price: &Price) -> Result<bool, sql
         .bind(price.msrp)
         .bind(price.effective_at)
         .bind(price.created_at)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
+    if n == 1 {
+        super::version::bump(conn).await?;
+    }
     Ok(n == 1)
 }

@@ -1,9 +1,12 @@
 //! The ordering domain: rules and value types, free of transport (tonic) and storage (sqlx).
 
+pub mod calendar;
 pub mod cart;
 pub mod customer;
 pub mod order;
+pub mod lifecycle;
 pub mod plan;
+pub mod policy;
 pub mod readiness;
 pub mod reseller;
 pub mod state;

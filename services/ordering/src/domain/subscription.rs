@@ -166,6 +166,13 @@ pub struct Subscription {
     pub updated_at: i64,
     /// Version (etag).
     pub version: i64,
+    /// The change order in flight (a change, or the renewal), empty when none: one change at a
+    /// time.
+    #[serde(default)]
+    pub pending_order_id: String,
+    /// Keys of the reminders already sent (each is sent once).
+    #[serde(default)]
+    pub reminders_sent: Vec<String>,
 }
 
 /// NCE cancellation window length (µs): 7 days.

@@ -1,19 +1,19 @@
-//! SubscriptionService: listing and detail. Lifecycle changes (seats, suspension, cancellation,
-//! auto-renew) arrive with issue 6 and answer UNIMPLEMENTED until then.
+//! SubscriptionService: listing and detail, the lifecycle changes (each placed as an order by
+//! `placing::place_change` after the vendor policy accepted it), the cancellation preview and
+//! the assigned-licenses count.
 
 use marketplace_proto::ordering::v1 as pb;
 use marketplace_proto::ordering::v1::subscription_service_server::SubscriptionService;
 use platform::ServiceError;
-use platform::identity::Principal;
+use platform::identity::{Principal, Role};
 
 use super::{Reply, Subscriptions, convert, cursor, next_token, own_customer, principal, reply};
+use crate::domain::policy::{self, Now, Request};
+use crate::placing::{ChangeRequest, place_change, visible_subscription};
 use crate::store::SubscriptionFilter;
 
-fn later<T>() -> Reply<T> {
-    Err(tonic::Status::unimplemented(
-        "subscription changes are not available yet",
-    ))
-}
+/// Roles that may record assigned licenses (staff always may).
+const LICENSE_KEEPERS: [Role; 3] = [Role::ResellerAdmin, Role::ResellerUser, Role::CustomerAdmin];
 
 impl Subscriptions {
     async fn list(
@@ -71,6 +71,55 @@ impl Subscriptions {
     }
 }
 
+impl Subscriptions {
+    async fn place(&self, p: &Principal, change: ChangeRequest) -> Result<pb::Order, ServiceError> {
+        let order = place_change(&self.0, p, change).await?;
+        Ok(convert::order(&order, p.role.is_customer()))
+    }
+
+    async fn preview(
+        &self,
+        p: &Principal,
+        id: &str,
+    ) -> Result<pb::PreviewCancellationResponse, ServiceError> {
+        let ctx = &self.0;
+        let mut conn = ctx.store.conn().await?;
+        let sub = visible_subscription(p, ctx.store.subscription(&mut conn, id).await?, id)?;
+        let quote = policy::of(&sub)?.preview_cancellation(&sub, Now::at(ctx.now()));
+        Ok(pb::PreviewCancellationResponse {
+            allowed: quote.allowed,
+            rule: quote.rule,
+            explanation: quote.explanation,
+            refund: convert::money(&sub.price.currency_code, quote.refund),
+            window_close_time: quote.window_close.map(platform::clock::micros_to_timestamp),
+        })
+    }
+
+    async fn assigned_licenses(
+        &self,
+        p: &Principal,
+        id: &str,
+        assigned: i32,
+    ) -> Result<pb::Subscription, ServiceError> {
+        p.require(&LICENSE_KEEPERS)?;
+        let ctx = &self.0;
+        let mut tx = ctx.store.begin().await?;
+        let mut sub = visible_subscription(p, ctx.store.subscription(&mut tx, id).await?, id)?;
+        if assigned < 0 || assigned > sub.quantity {
+            return Err(ServiceError::invalid_field(
+                "assigned_licenses",
+                format!("must be between 0 and the {} seats of the subscription", sub.quantity),
+            ));
+        }
+        sub.assigned_licenses = assigned;
+        sub.updated_at = ctx.now();
+        sub.version += 1;
+        ctx.store.update_subscription(&mut tx, &sub).await?;
+        tx.commit().await?;
+        Ok(convert::subscription(&sub, p.role.is_customer()))
+    }
+}
+
 #[tonic::async_trait]
 impl SubscriptionService for Subscriptions {
     async fn list_subscriptions(
@@ -91,50 +140,106 @@ impl SubscriptionService for Subscriptions {
 
     async fn change_seats(
         &self,
-        _request: tonic::Request<pb::ChangeSeatsRequest>,
+        request: tonic::Request<pb::ChangeSeatsRequest>,
     ) -> Reply<pb::Order> {
-        later()
+        let p = principal(&self.0, &request)?;
+        let r = request.into_inner();
+        if r.quantity < 1 {
+            return Err(
+                ServiceError::invalid_field("quantity", "must be at least 1 seat").into(),
+            );
+        }
+        let change = ChangeRequest {
+            subscription_id: r.subscription_id,
+            request: Request::Seats(r.quantity),
+            request_id: r.request_id,
+            etag: r.etag,
+            reason: String::new(),
+        };
+        reply(self.place(&p, change).await)
     }
 
     async fn suspend_subscription(
         &self,
-        _request: tonic::Request<pb::SuspendSubscriptionRequest>,
+        request: tonic::Request<pb::SuspendSubscriptionRequest>,
     ) -> Reply<pb::Order> {
-        later()
+        let p = principal(&self.0, &request)?;
+        let r = request.into_inner();
+        let change = ChangeRequest {
+            subscription_id: r.subscription_id,
+            request: Request::Suspend,
+            request_id: r.request_id,
+            etag: String::new(),
+            reason: r.reason,
+        };
+        reply(self.place(&p, change).await)
     }
 
     async fn resume_subscription(
         &self,
-        _request: tonic::Request<pb::ResumeSubscriptionRequest>,
+        request: tonic::Request<pb::ResumeSubscriptionRequest>,
     ) -> Reply<pb::Order> {
-        later()
+        let p = principal(&self.0, &request)?;
+        let r = request.into_inner();
+        let change = ChangeRequest {
+            subscription_id: r.subscription_id,
+            request: Request::Resume,
+            request_id: r.request_id,
+            etag: String::new(),
+            reason: String::new(),
+        };
+        reply(self.place(&p, change).await)
     }
 
     async fn preview_cancellation(
         &self,
-        _request: tonic::Request<pb::PreviewCancellationRequest>,
+        request: tonic::Request<pb::PreviewCancellationRequest>,
     ) -> Reply<pb::PreviewCancellationResponse> {
-        later()
+        let p = principal(&self.0, &request)?;
+        reply(self.preview(&p, &request.get_ref().subscription_id).await)
     }
 
     async fn cancel_subscription(
         &self,
-        _request: tonic::Request<pb::CancelSubscriptionRequest>,
+        request: tonic::Request<pb::CancelSubscriptionRequest>,
     ) -> Reply<pb::Order> {
-        later()
+        let p = principal(&self.0, &request)?;
+        let r = request.into_inner();
+        let change = ChangeRequest {
+            subscription_id: r.subscription_id,
+            request: Request::Cancel,
+            request_id: r.request_id,
+            etag: String::new(),
+            reason: r.reason,
+        };
+        reply(self.place(&p, change).await)
     }
 
     async fn set_auto_renew(
         &self,
-        _request: tonic::Request<pb::SetAutoRenewRequest>,
+        request: tonic::Request<pb::SetAutoRenewRequest>,
     ) -> Reply<pb::Order> {
-        later()
+        let p = principal(&self.0, &request)?;
+        let r = request.into_inner();
+        let change = ChangeRequest {
+            subscription_id: r.subscription_id,
+            request: Request::AutoRenew(r.auto_renew),
+            request_id: r.request_id,
+            etag: String::new(),
+            reason: String::new(),
+        };
+        reply(self.place(&p, change).await)
     }
 
     async fn update_assigned_licenses(
         &self,
-        _request: tonic::Request<pb::UpdateAssignedLicensesRequest>,
+        request: tonic::Request<pb::UpdateAssignedLicensesRequest>,
     ) -> Reply<pb::Subscription> {
-        later()
+        let p = principal(&self.0, &request)?;
+        let r = request.into_inner();
+        reply(
+            self.assigned_licenses(&p, &r.subscription_id, r.assigned_licenses)
+                .await,
+        )
     }
 }

@@ -2,11 +2,13 @@
 //! notes. Each commits the order, its status changes, its subscriptions and its events in one
 //! transaction. Shared here: visibility, the checkout rules and what buying does.
 
+mod change;
 mod checkout;
 mod notes;
 mod resubmit;
 mod submit;
 
+pub(crate) use change::{ChangeRequest, change_order, place_change, submit_change, visible_subscription};
 pub(crate) use checkout::checkout;
 pub(crate) use notes::add_note;
 pub(crate) use resubmit::resubmit;
@@ -192,6 +194,8 @@ fn new_subscription(
         created_at: now,
         updated_at: now,
         version: 1,
+        pending_order_id: String::new(),
+        reminders_sent: Vec::new(),
     }
 }
 

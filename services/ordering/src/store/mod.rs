@@ -23,12 +23,27 @@ pub(crate) type Cursor = (i64, String);
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     db: Database,
+    /// Lifecycle rules (reminder times are indexed on save).
+    rules: std::sync::Arc<crate::domain::policy::Rules>,
 }
 
 impl Store {
     /// A store over `db` (migrated).
-    pub(crate) fn new(db: Database) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Database, rules: crate::domain::policy::Rules) -> Self {
+        Self {
+            db,
+            rules: std::sync::Arc::new(rules),
+        }
+    }
+
+    /// The lifecycle rules.
+    pub(crate) fn rules(&self) -> &crate::domain::policy::Rules {
+        &self.rules
+    }
+
+    /// The database (backend-specific SQL such as `FOR UPDATE SKIP LOCKED`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// Starts a transaction.

@@ -4,6 +4,8 @@ use platform::ServiceError;
 use sqlx::AnyConnection;
 
 use super::{Arg, Cursor, Query, Store, decode, encode, expect_one, like_pattern};
+use crate::domain::lifecycle::{next_reminder_at, term_end_due};
+use crate::domain::policy;
 use crate::domain::subscription::{Subscription, SubscriptionStatus};
 
 /// Filters of a subscription listing.
@@ -22,6 +24,50 @@ pub(crate) struct SubscriptionFilter {
 }
 
 impl Store {
+    /// When the subscription's next reminder falls due (indexed).
+    fn remind_at(&self, s: &Subscription) -> Option<i64> {
+        next_reminder_at(s, policy::for_vendor(&s.plan.vendor_id), &self.rules)
+    }
+
+    /// Claims up to `limit` subscriptions whose term ended before `today_key` (yyyymmdd), locked
+    /// for this transaction; rows another replica holds are skipped (PostgreSQL `SKIP LOCKED`).
+    pub(crate) async fn claim_term_ends(
+        &self,
+        conn: &mut AnyConnection,
+        today_key: i64,
+        limit: i64,
+    ) -> Result<Vec<Subscription>, ServiceError> {
+        let sql = format!(
+            "SELECT doc FROM subscriptions WHERE due_day <= $1 ORDER BY due_day LIMIT $2{}",
+            self.db().skip_locked()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(today_key)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    /// Claims up to `limit` subscriptions with a reminder due at `now` (µs), locked likewise.
+    pub(crate) async fn claim_reminders(
+        &self,
+        conn: &mut AnyConnection,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Subscription>, ServiceError> {
+        let sql = format!(
+            "SELECT doc FROM subscriptions WHERE remind_at <= $1 ORDER BY remind_at LIMIT $2{}",
+            self.db().skip_locked()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
     /// A subscription by id.
     pub(crate) async fn subscription(
         &self,
@@ -42,8 +88,8 @@ impl Store {
         s: &Subscription,
     ) -> Result<(), ServiceError> {
         sqlx::query(
-            "INSERT INTO subscriptions (id, reseller_id, customer_id, vendor_id, status, order_item_id, search_text, term_end_day, created_at, updated_at, version, doc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO subscriptions (id, reseller_id, customer_id, vendor_id, status, order_item_id, search_text, term_end_day, created_at, updated_at, version, doc, due_day, remind_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(s.id.clone())
         .bind(s.reseller_id.clone())
@@ -57,6 +103,8 @@ impl Store {
         .bind(s.updated_at)
         .bind(s.version)
         .bind(encode(s)?)
+        .bind(term_end_due(s).map(|d| d.key()))
+        .bind(self.remind_at(s))
         .execute(conn)
         .await?;
         Ok(())
@@ -69,7 +117,7 @@ impl Store {
         s: &Subscription,
     ) -> Result<(), ServiceError> {
         let rows = sqlx::query(
-            "UPDATE subscriptions SET status = $1, search_text = $2, term_end_day = $3, updated_at = $4, version = $5, doc = $6 WHERE id = $7 AND version = $8",
+            "UPDATE subscriptions SET status = $1, search_text = $2, term_end_day = $3, updated_at = $4, version = $5, doc = $6, due_day = $9, remind_at = $10 WHERE id = $7 AND version = $8",
         )
         .bind(s.status.as_str())
         .bind(s.search_text())
@@ -79,6 +127,8 @@ impl Store {
         .bind(encode(s)?)
         .bind(s.id.clone())
         .bind(s.version - 1)
+        .bind(term_end_due(s).map(|d| d.key()))
+        .bind(self.remind_at(s))
         .execute(conn)
         .await?
         .rows_affected();

@@ -1,0 +1,209 @@
+//! The lifecycle scheduler: renewals and expiries at term end, and reminders. Durable and safe
+//! with several replicas: every tick claims due subscriptions through indexed columns
+//! (`due_day`, `remind_at`) with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer),
+//! acts on them in the same transaction, and clears the due column, so a subscription is handled
+//! by one replica once. A renewal order's request key is `renewal:<subscription>:<term end>`
+//! (unique per reseller), so a term is never renewed twice; after downtime the next tick catches
+//! up on everything that fell due. Time comes from the injectable clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marketplace_proto::events::v1 as ev;
+use marketplace_proto::events::v1::envelope::Payload;
+use platform::ServiceError;
+use platform::clock::micros_to_timestamp;
+use sqlx::AnyConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::Ctx;
+use crate::domain::Actor;
+use crate::domain::lifecycle::{AtTermEnd, at_term_end, take_due_reminders};
+use crate::domain::policy::{self, Accepted, Now, ReminderKind};
+use crate::domain::state::ChangeType;
+use crate::domain::subscription::{Subscription, SubscriptionStatus};
+use crate::events::{self, reseller_facts};
+use crate::placing::{change_order, submit_change};
+
+/// The background scheduler of one replica.
+pub(crate) struct Scheduler {
+    ctx: Arc<Ctx>,
+    interval: Duration,
+    batch: i64,
+}
+
+impl Scheduler {
+    /// A scheduler ticking every `interval`, claiming `batch` subscriptions per transaction.
+    pub(crate) fn new(ctx: Arc<Ctx>, interval: Duration, batch: i64) -> Self {
+        Self {
+            ctx,
+            interval,
+            batch,
+        }
+    }
+
+    /// Ticks until `shutdown`.
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = %e, "lifecycle scheduler tick failed; retrying next tick");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// Handles everything due now, batch after batch; returns how many subscriptions reached
+    /// term end (renewed or expired).
+    pub(crate) async fn catch_up(&self) -> Result<usize, ServiceError> {
+        let mut total = 0;
+        loop {
+            let n = self.term_end_batch().await?;
+            total += n;
+            if n < self.batch as usize {
+                break;
+            }
+        }
+        while self.reminder_batch().await? >= self.batch as usize {}
+        Ok(total)
+    }
+
+    /// One transaction of term ends.
+    async fn term_end_batch(&self) -> Result<usize, ServiceError> {
+        let ctx = &self.ctx;
+        let now = ctx.now();
+        let today = Now::at(now).today;
+        let mut tx = ctx.store.begin().await?;
+        let due = ctx
+            .store
+            .claim_term_ends(&mut tx, today.key(), self.batch)
+            .await?;
+        let n = due.len();
+        for sub in due {
+            match at_term_end(&sub, today) {
+                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub).await?,
+                Some(AtTermEnd::Expire) => expire(ctx, &mut tx, sub, now).await?,
+                // Indexed as due but not (stale column): re-save to fix the column.
+                None => {
+                    let mut sub = sub;
+                    sub.version += 1;
+                    ctx.store.update_subscription(&mut tx, &sub).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        if n > 0 {
+            ctx.outbox.notify();
+        }
+        Ok(n)
+    }
+
+    /// One transaction of reminders.
+    async fn reminder_batch(&self) -> Result<usize, ServiceError> {
+        let ctx = &self.ctx;
+        let now = ctx.now();
+        let mut tx = ctx.store.begin().await?;
+        let due = ctx
+            .store
+            .claim_reminders(&mut tx, now, self.batch)
+            .await?;
+        let n = due.len();
+        for mut sub in due {
+            let policy = policy::for_vendor(&sub.plan.vendor_id);
+            let reminders = take_due_reminders(&mut sub, policy, ctx.store.rules(), now);
+            if !reminders.is_empty() {
+                let reseller = ctx.store.reseller(&mut tx, &sub.reseller_id).await?;
+                let facts = reseller_facts(&sub.reseller_id, reseller.as_ref());
+                for r in reminders {
+                    let kind = match r.kind {
+                        ReminderKind::CancellationWindowClosing => {
+                            ev::ReminderKind::CancellationWindowClosing
+                        }
+                        ReminderKind::AutoRenewLastDay => ev::ReminderKind::AutoRenewLastDay,
+                        ReminderKind::TermEndApproaching => ev::ReminderKind::TermEndApproaching,
+                    };
+                    let payload = Payload::SubscriptionReminder(ev::SubscriptionReminder {
+                        subscription_id: sub.id.clone(),
+                        kind: kind as i32,
+                        deadline_time: Some(micros_to_timestamp(r.deadline)),
+                        plan_name: sub.plan.name.clone(),
+                        reseller: Some(facts.clone()),
+                        customer_name: sub.customer_name.clone(),
+                    });
+                    events::append(ctx, &mut tx, &sub.reseller_id, &sub.customer_id, payload)
+                        .await?;
+                }
+            }
+            sub.version += 1;
+            ctx.store.update_subscription(&mut tx, &sub).await?;
+        }
+        tx.commit().await?;
+        if n > 0 {
+            ctx.outbox.notify();
+        }
+        Ok(n)
+    }
+}
+
+/// Places the renewal order of `sub`'s current term (idempotent per subscription and term end).
+async fn renew(ctx: &Ctx, conn: &mut AnyConnection, sub: Subscription) -> Result<(), ServiceError> {
+    let now = ctx.now();
+    let term_end = sub.term_end.map(|d| d.iso()).unwrap_or_default();
+    let key = format!("renewal:{}:{term_end}", sub.id);
+    if let Some(existing) = ctx
+        .store
+        .order_by_request(conn, &sub.reseller_id, &key)
+        .await?
+    {
+        // Renewed already (e.g. a replica crashed after placing it): only mark it in flight.
+        let mut sub = sub;
+        sub.pending_order_id = existing.id;
+        sub.version += 1;
+        return ctx.store.update_subscription(conn, &sub).await;
+    }
+    let Some(customer) = ctx.store.customer(conn, &sub.customer_id).await? else {
+        tracing::warn!(subscription = %sub.id, "renewal of a subscription whose customer is gone; expiring");
+        return expire(ctx, conn, sub, now).await;
+    };
+    let amount = sub.price.unit_price.saturating_mul(i64::from(sub.quantity));
+    let accepted = Accepted {
+        change: ChangeType::Renewal,
+        quantity: sub.quantity,
+        previous_quantity: sub.quantity,
+        amount,
+        explanation: format!("automatic renewal of the term that ended on {term_end}"),
+    };
+    let by = Actor {
+        user_id: "ordering-scheduler".into(),
+        display_name: "Automatic renewal".into(),
+        organization_id: sub.reseller_id.clone(),
+        organization_name: String::new(),
+        role: "service".into(),
+    };
+    let mut order = change_order(&sub, &customer, &accepted, by, key, now);
+    submit_change(ctx, conn, &mut order, sub, &customer, "ordering-scheduler").await
+}
+
+/// Term over without renewal: EXPIRED.
+async fn expire(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    mut sub: Subscription,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let reason = match sub.status {
+        SubscriptionStatus::Terminated => "term ended after auto-renew was turned off",
+        SubscriptionStatus::Suspended => "term ended while suspended",
+        _ => "term ended with auto-renew off",
+    };
+    let order_id = sub.order_id.clone();
+    let from = sub.set_status(SubscriptionStatus::Expired, reason, &order_id, now);
+    sub.auto_renew = false;
+    sub.version += 1;
+    ctx.store.update_subscription(conn, &sub).await?;
+    let reseller = ctx.store.reseller(conn, &sub.reseller_id).await?;
+    let facts = reseller_facts(&sub.reseller_id, reseller.as_ref());
+    events::subscription_changed(ctx, conn, &sub, from, reason, &facts).await
+}
