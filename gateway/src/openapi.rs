@@ -60,6 +60,9 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
                     .and_then(|f| api.message(&f.type_name))
                     .is_some_and(|b| b.field("etag").is_some())
         });
+        if method.server_streaming && input.is_some_and(|m| m.field("after_version").is_some()) {
+            parameters.push(json!({"name": "Last-Event-ID", "in": "header", "required": false, "description": "Resume after this event id (the `version` of the last update received).", "schema": {"type": "string"}}));
+        }
         if has_etag {
             parameters.push(json!({"name": "If-Match", "in": "header", "required": false, "description": "ETag of the version being changed (optimistic concurrency).", "schema": {"type": "string"}}));
         }

@@ -56,6 +56,7 @@ pub const MATRIX: &[(&str, &[Role])] = &[
     ("ordering.v1.CartService/AddCartLine", BUYERS),
     ("ordering.v1.CartService/UpdateCartLine", BUYERS),
     ("ordering.v1.CartService/RemoveCartLine", BUYERS),
+    ("ordering.v1.CartService/DeleteCart", BUYERS),
     ("ordering.v1.CartService/CheckCartReadiness", BUYERS),
     ("ordering.v1.CartService/CheckoutCart", BUYERS),
     // orders

@@ -15,6 +15,7 @@ pub(crate) fn register(r: &mut Registry) {
     r.unary::<pb::AddCartLineRequest, pb::Cart>(SERVICE, "AddCartLine");
     r.unary::<pb::UpdateCartLineRequest, pb::Cart>(SERVICE, "UpdateCartLine");
     r.unary::<pb::RemoveCartLineRequest, pb::Cart>(SERVICE, "RemoveCartLine");
+    r.unary::<pb::DeleteCartRequest, pb::Cart>(SERVICE, "DeleteCart");
     r.unary::<pb::CheckCartReadinessRequest, pb::CheckCartReadinessResponse>(
         SERVICE,
         "CheckCartReadiness",

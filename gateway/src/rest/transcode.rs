@@ -17,6 +17,8 @@ pub(crate) struct RestInput<'a> {
     pub(crate) if_match: Option<String>,
     /// `Idempotency-Key` to use as the request id when the client did not set one.
     pub(crate) request_id: Option<String>,
+    /// SSE `Last-Event-ID` of a reconnecting stream, resumed via the request's `after_version`.
+    pub(crate) last_event_id: Option<String>,
 }
 
 /// The request message as JSON.
@@ -77,6 +79,16 @@ pub(crate) fn build(
     }
     if let Some(etag) = input.if_match {
         set_etag(api, message, binding, &mut root, etag);
+    }
+    if let Some(last) = input.last_event_id
+        && let Some(field) = message.field("after_version")
+        && !root.contains_key(&field.json_name)
+        && !root.contains_key(&field.name)
+    {
+        let version: i64 = last.trim().parse().map_err(|_| {
+            Problem::invalid("Last-Event-ID", "must be an event id sent by this stream")
+        })?;
+        root.insert(field.json_name.clone(), Value::String(version.to_string()));
     }
     if let Some(request_id) = input.request_id
         && let Some(field) = message.field("request_id")
@@ -276,6 +288,7 @@ mod tests {
             body,
             if_match: None,
             request_id: None,
+            last_event_id: None,
         }
     }
 

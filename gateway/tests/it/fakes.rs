@@ -114,7 +114,8 @@ fake_impl! {
         }
         async fn watch_order(&self, request: Request<ordering::WatchOrderRequest>) -> Result<Response<WatchStream>, Status> {
             principal(&self.identity, &request)?;
-            let id = request.into_inner().order_id;
+            let request = request.into_inner();
+            let (id, after) = (request.order_id, request.after_version);
             let statuses = [ordering::OrderStatus::ProvisioningStarted, ordering::OrderStatus::ProvisioningStarted, ordering::OrderStatus::ProvisioningFinished];
             let items: Vec<_> = statuses
                 .iter()
@@ -127,6 +128,7 @@ fake_impl! {
                         version: i as i64 + 1,
                     })
                 })
+                .filter(|item| item.as_ref().is_ok_and(|u| u.version > after))
                 .collect();
             if id == "forever" {
                 let first = futures::stream::iter(items.into_iter().take(1));

@@ -777,7 +777,10 @@ async fn order_watch_streams_server_sent_events() {
         .collect();
     assert_eq!(events.len(), 4, "{text}");
     for (i, event) in events[..3].iter().enumerate() {
-        assert!(event.contains(&format!("id: {i}")), "{event}");
+        assert!(
+            event.contains(&format!("id: {}", i + 1)),
+            "the order version is the event id: {event}"
+        );
         let data = event
             .lines()
             .find_map(|l| l.strip_prefix("data: "))
@@ -788,6 +791,37 @@ async fn order_watch_streams_server_sent_events() {
         assert_eq!(update["settled"].as_bool().unwrap_or(false), i == 2);
     }
     assert!(events[3].contains("event: end"), "{text}");
+
+    // A reconnecting browser sends Last-Event-ID and resumes after that version.
+    let resumed = h
+        .http
+        .get(h.url("/v1/orders/o-7:watch"))
+        .bearer_auth(token(Role::CustomerUser))
+        .header("last-event-id", "2")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<&str> = resumed
+        .split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .collect();
+    assert_eq!(events.len(), 2, "{resumed}");
+    assert!(
+        events[0].contains("id: 3") && events[0].contains("\"settled\":true"),
+        "{resumed}"
+    );
+    let bad = h
+        .http
+        .get(h.url("/v1/orders/o-7:watch"))
+        .bearer_auth(token(Role::CustomerUser))
+        .header("last-event-id", "not-a-version")
+        .send()
+        .await
+        .unwrap();
+    problem(bad, 400).await;
 }
 
 #[tokio::test]

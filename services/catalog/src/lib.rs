@@ -113,7 +113,12 @@ impl App {
         }
         .start(stop.clone())
         .await?;
-        let catalog = service::Catalog::new(store, deps.clock.clone(), deps.page_tokens.clone(), read_model);
+        let catalog = service::Catalog::new(
+            store,
+            deps.clock.clone(),
+            deps.page_tokens.clone(),
+            read_model,
+        );
         let api = grpc::CatalogApi::new(catalog, deps.identity.clone());
         Ok(App {
             settings,

@@ -188,7 +188,7 @@ async fn main() {
     let smtp = SmtpSink::start(TcpListener::bind("127.0.0.1:0").await.expect("bind smtp"));
     let mut settings = Settings::new(db);
     settings.smtp.url = marketplace_platform::config::Secret::new(smtp.url());
-    settings.smtp.pool_size = 8;
+    settings.smtp.pool_size = 32;
     settings.webhooks.allow_loopback = true;
     settings.webhooks.concurrency = 128;
     settings.workers.batch_size = 256;

@@ -58,6 +58,7 @@ impl Mailer {
     }
 
     /// Sends one delivery.
+    #[tracing::instrument(name = "email.send", skip_all, fields(delivery_id = %row.id))]
     pub(crate) async fn send(&self, row: &emails::EmailRow) -> Result<(), SendError> {
         let permanent = |message: String| SendError {
             transient: false,

@@ -170,6 +170,20 @@ mod tests {
         let de = t.render(Kind::SubscriptionReady, "de", &vars).unwrap();
         assert!(de.subject.contains("bereit"));
         let fallback = t.render(Kind::StaffAlert, "de", &vars).unwrap();
+        // A render failure names the template (the event is then dead-lettered, nothing stored).
+        let error = t
+            .render(
+                Kind::VendorNeedsInformation,
+                "en",
+                &serde_json::json!({"fixes": 5}),
+            )
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("template en/vendor_needs_information.txt failed to render"),
+            "{error}"
+        );
         assert!(fallback.subject.starts_with("[staff]"));
     }
 }

@@ -80,6 +80,7 @@ impl WebhookSender {
     }
 
     /// Sends `payload` to `endpoint`, signed with every secret currently valid.
+    #[tracing::instrument(name = "webhook.attempt", skip_all, fields(endpoint_id = %endpoint.id, webhook_id = %msg_id))]
     pub(crate) async fn attempt(
         &self,
         endpoint: &EndpointRow,

@@ -111,31 +111,7 @@ impl Scheduler {
             .await?;
         let n = due.len();
         for mut sub in due {
-            let policy = policy::for_vendor(&sub.plan.vendor_id);
-            let reminders = take_due_reminders(&mut sub, policy, ctx.store.rules(), now);
-            if !reminders.is_empty() {
-                let reseller = ctx.store.reseller(&mut tx, &sub.reseller_id).await?;
-                let facts = reseller_facts(&sub.reseller_id, reseller.as_ref());
-                for r in reminders {
-                    let kind = match r.kind {
-                        ReminderKind::CancellationWindowClosing => {
-                            ev::ReminderKind::CancellationWindowClosing
-                        }
-                        ReminderKind::AutoRenewLastDay => ev::ReminderKind::AutoRenewLastDay,
-                        ReminderKind::TermEndApproaching => ev::ReminderKind::TermEndApproaching,
-                    };
-                    let payload = Payload::SubscriptionReminder(ev::SubscriptionReminder {
-                        subscription_id: sub.id.clone(),
-                        kind: kind as i32,
-                        deadline_time: Some(micros_to_timestamp(r.deadline)),
-                        plan_name: sub.plan.name.clone(),
-                        reseller: Some(facts.clone()),
-                        customer_name: sub.customer_name.clone(),
-                    });
-                    events::append(ctx, &mut tx, &sub.reseller_id, &sub.customer_id, payload)
-                        .await?;
-                }
-            }
+            send_reminders(ctx, &mut tx, &mut sub, now).await?;
             sub.version += 1;
             ctx.store.update_subscription(&mut tx, &sub).await?;
         }
@@ -147,9 +123,49 @@ impl Scheduler {
     }
 }
 
+/// Emits the reminders of `sub` due at `now` and marks them sent (ones whose deadline passed
+/// are only marked); the caller saves `sub`.
+async fn send_reminders(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    sub: &mut Subscription,
+    now: i64,
+) -> Result<(), ServiceError> {
+    let policy = policy::for_vendor(&sub.plan.vendor_id);
+    let reminders = take_due_reminders(sub, policy, ctx.store.rules(), now);
+    if reminders.is_empty() {
+        return Ok(());
+    }
+    let reseller = ctx.store.reseller(conn, &sub.reseller_id).await?;
+    let facts = reseller_facts(&sub.reseller_id, reseller.as_ref());
+    for r in reminders {
+        let kind = match r.kind {
+            ReminderKind::CancellationWindowClosing => ev::ReminderKind::CancellationWindowClosing,
+            ReminderKind::AutoRenewLastDay => ev::ReminderKind::AutoRenewLastDay,
+            ReminderKind::TermEndApproaching => ev::ReminderKind::TermEndApproaching,
+        };
+        let payload = Payload::SubscriptionReminder(ev::SubscriptionReminder {
+            subscription_id: sub.id.clone(),
+            kind: kind as i32,
+            deadline_time: Some(micros_to_timestamp(r.deadline)),
+            plan_name: sub.plan.name.clone(),
+            reseller: Some(facts.clone()),
+            customer_name: sub.customer_name.clone(),
+        });
+        events::append(ctx, conn, &sub.reseller_id, &sub.customer_id, payload).await?;
+    }
+    Ok(())
+}
+
 /// Places the renewal order of `sub`'s current term (idempotent per subscription and term end).
-async fn renew(ctx: &Ctx, conn: &mut AnyConnection, sub: Subscription) -> Result<(), ServiceError> {
+async fn renew(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    mut sub: Subscription,
+) -> Result<(), ServiceError> {
     let now = ctx.now();
+    // Reminders of the ended term that never went out (downtime) are settled first.
+    send_reminders(ctx, conn, &mut sub, now).await?;
     let term_end = sub.term_end.map(|d| d.iso()).unwrap_or_default();
     let key = format!("renewal:{}:{term_end}", sub.id);
     if let Some(existing) = ctx
@@ -158,7 +174,6 @@ async fn renew(ctx: &Ctx, conn: &mut AnyConnection, sub: Subscription) -> Result
         .await?
     {
         // Renewed already (e.g. a replica crashed after placing it): only mark it in flight.
-        let mut sub = sub;
         sub.pending_order_id = existing.id;
         sub.version += 1;
         return ctx.store.update_subscription(conn, &sub).await;
@@ -198,6 +213,7 @@ async fn expire(
         SubscriptionStatus::Suspended => "term ended while suspended",
         _ => "term ended with auto-renew off",
     };
+    send_reminders(ctx, conn, &mut sub, now).await?;
     let order_id = sub.order_id.clone();
     let from = sub.set_status(SubscriptionStatus::Expired, reason, &order_id, now);
     sub.auto_renew = false;

@@ -2,6 +2,24 @@
 //! fulfilment jobs and carries them out at the vendors (Autodesk, Microsoft NCE) through
 //! [`VendorConnector`](domain::connector::VendorConnector)s, reporting progress and outcomes as
 //! events. Staff operate jobs through `marketplace.provisioning.v1.ProvisioningService`.
+//!
+//! Job life cycle (one job per `FulfilmentRequested.request_id`):
+//! ```text
+//! queued ──claim──▶ submitted ──vendor accepted──▶ waiting_on_vendor ──▶ succeeded
+//!    │                  │  ▲ transient / 429 / conflict: retried       │
+//!    │                  │  └ (backoff with jitter, Retry-After honoured) ├──▶ inquiring (reseller fixes, re-submits)
+//!    └──▶ cancelled     └──────────────────────────────────────────────┴──▶ failed (staff alerted)
+//! ```
+//! Events: `fulfilment_progressed` (SUBMITTED, WAITING_ON_VENDOR with the vendor reference,
+//! CANCELLED), `fulfilment_succeeded`, `fulfilment_inquiring`, `fulfilment_failed` (staff alert),
+//! each committed in the same transaction as the job change (transactional outbox).
+//!
+//! Crash safety: a job's vendor calls are repeatable. Autodesk orders carry the job's stable
+//! client reference (`poNumber` / `partnerOrderId` = job id, plus `-<n>` after a re-submission);
+//! Partner Center calls carry an `MS-RequestId` stored with the job before the call, reused after
+//! a lost answer and replaced after any answer. A worker dying between a vendor call and its
+//! commit leaves the job leased; after the lease another worker repeats the call and the vendor
+//! answers with the first result.
 
 pub mod connectors;
 pub mod domain;

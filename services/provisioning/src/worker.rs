@@ -370,7 +370,7 @@ impl Pool {
             .try_into()
             .unwrap_or(Duration::ZERO);
         let max_age = Duration::from_secs(self.settings.max_job_age_secs);
-        let t = decide(
+        let mut t = decide(
             state,
             &report.step,
             &counts,
@@ -380,6 +380,17 @@ impl Pool {
             &self.settings.policy(),
             rand::random::<f64>(),
         );
+        // The vendor accepted the order but the status could not be read: the job is waiting on
+        // the vendor all the same (and the retry polls instead of ordering again).
+        if t.state == JobState::Submitted
+            && let Some(reference) = &checkpoint.vendor_reference
+        {
+            t.state = JobState::WaitingOnVendor;
+            t.vendor_reference = reference.clone();
+            if state != JobState::WaitingOnVendor && t.announce == Announce::Nothing {
+                t.announce = Announce::Waiting(reference.clone());
+            }
+        }
         let vendor_subscription_id = match &t.announce {
             Announce::Succeeded(s) if !s.vendor_subscription_id.is_empty() => {
                 s.vendor_subscription_id.clone()

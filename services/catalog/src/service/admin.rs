@@ -303,7 +303,9 @@ impl Catalog {
             _ => return Err(invalid("price.", problems)),
         };
         let mut tx = self.store.pool().begin().await?;
-        plans::get(&mut tx, plan_id).await?.ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
+        plans::get(&mut tx, plan_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
         let now = self.now();
         let price = Price {
             id: marketplace_platform::ids::new_id(),
@@ -315,7 +317,10 @@ impl Catalog {
             created_at: now,
         };
         if !prices::insert(&mut tx, &price).await? {
-            return Err(ServiceError::new(ErrorCode::AlreadyExists, format!("plan {plan_id} already has a {currency} price effective at that moment")));
+            return Err(ServiceError::new(
+                ErrorCode::AlreadyExists,
+                format!("plan {plan_id} already has a {currency} price effective at that moment"),
+            ));
         }
         tx.commit().await?;
         self.read_model.invalidate();

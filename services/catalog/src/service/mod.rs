@@ -44,8 +44,18 @@ pub struct Catalog {
 
 impl Catalog {
     /// Use cases over a store and its read model.
-    pub fn new(store: Store, clock: SharedClock, page_tokens: PageTokens, read_model: Arc<ReadModel>) -> Self {
-        Self { store, clock, page_tokens, read_model }
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        page_tokens: PageTokens,
+        read_model: Arc<ReadModel>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            page_tokens,
+            read_model,
+        }
     }
 
     /// The current read model snapshot.
@@ -54,7 +64,11 @@ impl Catalog {
     }
 
     /// Whose eligibility applies, from the read model (see [`Self::audience`]).
-    fn cached_audience(snapshot: &Snapshot, principal: &Principal, requested: &str) -> ServiceResult<Audience> {
+    fn cached_audience(
+        snapshot: &Snapshot,
+        principal: &Principal,
+        requested: &str,
+    ) -> ServiceResult<Audience> {
         Ok(snapshot.audience(principal.reseller_filter(requested)?))
     }
 

@@ -5,12 +5,12 @@ use marketplace_platform::identity::Principal;
 use marketplace_platform::paging;
 use serde::{Deserialize, Serialize};
 
+use super::read_model::PlanFilter;
 use super::{Catalog, PlanView};
 use crate::domain::ids::{AutodeskProductId, MicrosoftCatalogItemId};
 use crate::domain::money::CurrencyCode;
 use crate::domain::plan::{BillingCycle, Category, Term, Vendor};
 use crate::domain::price::Price;
-use super::read_model::PlanFilter;
 use crate::store::{plans, prices, vendors};
 
 /// Most words a search may have.
@@ -123,10 +123,16 @@ impl Catalog {
     }
 
     /// Lists or searches the plans visible to the caller, in a stable order (from the read model).
-    pub async fn list_plans(&self, principal: &Principal, req: ListPlans) -> ServiceResult<PlanPage> {
+    pub async fn list_plans(
+        &self,
+        principal: &Principal,
+        req: ListPlans,
+    ) -> ServiceResult<PlanPage> {
         let limit = paging::page_size(req.page_size)?;
         if req.include_retired && !principal.role.is_privileged() {
-            return Err(ServiceError::permission_denied("only staff may list retired plans"));
+            return Err(ServiceError::permission_denied(
+                "only staff may list retired plans",
+            ));
         }
         let words = search_words(&req.query)?;
         let snapshot = self.snapshot().await?;
@@ -142,13 +148,25 @@ impl Catalog {
             open_only: !audience.sees_specialized(),
         };
         let scope = format!("plans|{audience:?}|{filter:?}");
-        let after = self.page_tokens.decode::<PlanCursor>(&scope, &req.page_token)?;
+        let after = self
+            .page_tokens
+            .decode::<PlanCursor>(&scope, &req.page_token)?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let (mut page, total) = snapshot.list(&filter, after.as_ref().map(|c| (c.k.as_str(), c.i.as_str())), limit.saturating_add(1));
+        let (mut page, total) = snapshot.list(
+            &filter,
+            after.as_ref().map(|c| (c.k.as_str(), c.i.as_str())),
+            limit.saturating_add(1),
+        );
         let more = page.len() > limit;
         page.truncate(limit);
         let next_page_token = match page.last() {
-            Some(e) if more => self.page_tokens.encode(&scope, &PlanCursor { k: e.sort_key.clone(), i: e.plan.id.clone() }),
+            Some(e) if more => self.page_tokens.encode(
+                &scope,
+                &PlanCursor {
+                    k: e.sort_key.clone(),
+                    i: e.plan.id.clone(),
+                },
+            ),
             _ => String::new(),
         };
         let now = self.now();
@@ -160,27 +178,50 @@ impl Catalog {
     }
 
     /// One plan with its current prices; a plan the caller may not see is not found.
-    pub async fn get_plan(&self, principal: &Principal, plan_id: &str, reseller_id: &str) -> ServiceResult<PlanView> {
+    pub async fn get_plan(
+        &self,
+        principal: &Principal,
+        plan_id: &str,
+        reseller_id: &str,
+    ) -> ServiceResult<PlanView> {
         if plan_id.is_empty() {
             return Err(ServiceError::invalid_field("plan_id", "must not be empty"));
         }
         let snapshot = self.snapshot().await?;
         let audience = Self::cached_audience(&snapshot, principal, reseller_id)?;
-        let entry = snapshot.plan(plan_id).filter(|e| audience.can_see(e.plan.tier)).ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
+        let entry = snapshot
+            .plan(plan_id)
+            .filter(|e| audience.can_see(e.plan.tier))
+            .ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
         Ok(snapshot.view(entry, self.now()))
     }
 
     /// Resolves an Autodesk product id or a Microsoft catalog item id to exactly one plan.
     pub async fn lookup_plan(&self, principal: &Principal, req: Lookup) -> ServiceResult<PlanView> {
-        let (key, what) = match (req.autodesk_product_id.is_empty(), req.microsoft_catalog_item_id.is_empty()) {
-            (true, true) => return Err(ServiceError::invalid_field("autodesk_product_id", "give autodesk_product_id or microsoft_catalog_item_id")),
-            (false, false) => return Err(ServiceError::invalid_field("microsoft_catalog_item_id", "give only one of autodesk_product_id and microsoft_catalog_item_id")),
+        let (key, what) = match (
+            req.autodesk_product_id.is_empty(),
+            req.microsoft_catalog_item_id.is_empty(),
+        ) {
+            (true, true) => {
+                return Err(ServiceError::invalid_field(
+                    "autodesk_product_id",
+                    "give autodesk_product_id or microsoft_catalog_item_id",
+                ));
+            }
+            (false, false) => {
+                return Err(ServiceError::invalid_field(
+                    "microsoft_catalog_item_id",
+                    "give only one of autodesk_product_id and microsoft_catalog_item_id",
+                ));
+            }
             (false, true) => {
-                let id = AutodeskProductId::parse(&req.autodesk_product_id).map_err(|e| ServiceError::invalid_field("autodesk_product_id", e.0))?;
+                let id = AutodeskProductId::parse(&req.autodesk_product_id)
+                    .map_err(|e| ServiceError::invalid_field("autodesk_product_id", e.0))?;
                 (id.to_string(), "Autodesk product id")
             }
             (true, false) => {
-                let id = MicrosoftCatalogItemId::parse(&req.microsoft_catalog_item_id).map_err(|e| ServiceError::invalid_field("microsoft_catalog_item_id", e.0))?;
+                let id = MicrosoftCatalogItemId::parse(&req.microsoft_catalog_item_id)
+                    .map_err(|e| ServiceError::invalid_field("microsoft_catalog_item_id", e.0))?;
                 (id.to_string(), "Microsoft catalog item id")
             }
         };

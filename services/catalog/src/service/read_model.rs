@@ -57,11 +57,20 @@ impl PlanFilter {
         (self.include_retired || p.state == PlanState::Active)
             && (!self.open_only || p.tier == Tier::Open)
             && self.vendor_id.as_ref().is_none_or(|v| &p.vendor_id == v)
-            && self.category_id.as_ref().is_none_or(|c| &p.category_id == c)
+            && self
+                .category_id
+                .as_ref()
+                .is_none_or(|c| &p.category_id == c)
             && self.term.is_none_or(|t| p.term == t)
             && self.billing_cycle.is_none_or(|b| p.billing_cycle == b)
-            && self.parent_plan_id.as_ref().is_none_or(|parent| p.parent_plan_ids.contains(parent))
-            && self.words.iter().all(|w| e.search_text.contains(w.as_str()))
+            && self
+                .parent_plan_id
+                .as_ref()
+                .is_none_or(|parent| p.parent_plan_ids.contains(parent))
+            && self
+                .words
+                .iter()
+                .all(|w| e.search_text.contains(w.as_str()))
     }
 }
 
@@ -87,7 +96,12 @@ impl Snapshot {
             prices.entry(price.plan_id.clone()).or_default().push(price);
         }
         let csns = eligibility::all(&mut conn).await?.into_iter().collect();
-        let mut snapshot = Snapshot { version, prices, csns, ..Snapshot::default() };
+        let mut snapshot = Snapshot {
+            version,
+            prices,
+            csns,
+            ..Snapshot::default()
+        };
         for (i, (plan, sort_key, search_text)) in rows.into_iter().enumerate() {
             snapshot.by_id.insert(plan.id.clone(), i);
             if let Some(id) = &plan.autodesk_product_id {
@@ -96,7 +110,11 @@ impl Snapshot {
             if let Some(id) = &plan.microsoft_catalog_item_id {
                 snapshot.by_vendor_id.insert(id.to_string(), i);
             }
-            snapshot.entries.push(Entry { plan, sort_key, search_text });
+            snapshot.entries.push(Entry {
+                plan,
+                sort_key,
+                search_text,
+            });
         }
         Ok(snapshot)
     }
@@ -118,16 +136,35 @@ impl Snapshot {
 
     /// A plan with the prices in effect at `at` (µs).
     pub fn view(&self, entry: &Entry, at: i64) -> PlanView {
-        let prices = self.prices.get(&entry.plan.id).map(|p| in_effect(p, at).into_iter().cloned().collect()).unwrap_or_default();
-        PlanView { plan: entry.plan.clone(), prices }
+        let prices = self
+            .prices
+            .get(&entry.plan.id)
+            .map(|p| in_effect(p, at).into_iter().cloned().collect())
+            .unwrap_or_default();
+        PlanView {
+            plan: entry.plan.clone(),
+            prices,
+        }
     }
 
     /// Up to `limit` plans matching `filter` after the cursor `(sort_key, id)`, in order, and
     /// the number of matches over all pages.
-    pub fn list(&self, filter: &PlanFilter, after: Option<(&str, &str)>, limit: usize) -> (Vec<&Entry>, usize) {
-        let start = after.map_or(0, |(key, id)| self.entries.partition_point(|e| (e.sort_key.as_str(), e.plan.id.as_str()) <= (key, id)));
+    pub fn list(
+        &self,
+        filter: &PlanFilter,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> (Vec<&Entry>, usize) {
+        let start = after.map_or(0, |(key, id)| {
+            self.entries
+                .partition_point(|e| (e.sort_key.as_str(), e.plan.id.as_str()) <= (key, id))
+        });
         let total = self.entries.iter().filter(|e| filter.matches(e)).count();
-        let page = self.entries[start..].iter().filter(|e| filter.matches(e)).take(limit).collect();
+        let page = self.entries[start..]
+            .iter()
+            .filter(|e| filter.matches(e))
+            .take(limit)
+            .collect();
         (page, total)
     }
 
@@ -135,7 +172,10 @@ impl Snapshot {
     pub fn audience(&self, reseller_id: Option<String>) -> Audience {
         match reseller_id {
             None => Audience::Everyone,
-            Some(reseller_id) => Audience::Reseller { csn: self.csn(&reseller_id), reseller_id },
+            Some(reseller_id) => Audience::Reseller {
+                csn: self.csn(&reseller_id),
+                reseller_id,
+            },
         }
     }
 }
@@ -155,11 +195,20 @@ impl ReadModel {
     pub async fn load(store: Store, refresh: Duration) -> Result<Self, sqlx::Error> {
         let snapshot = Snapshot::load(&store).await?;
         let now = Instant::now();
-        Ok(Self { store, refresh, current: RwLock::new(Arc::new(snapshot)), checked: Mutex::new((now, now)), reload: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            store,
+            refresh,
+            current: RwLock::new(Arc::new(snapshot)),
+            checked: Mutex::new((now, now)),
+            reload: tokio::sync::Mutex::new(()),
+        })
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        self.current.read().map(|s| Arc::clone(&s)).unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+        self.current
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
     }
 
     /// Whether to check the version: during the eager window after a local change, or when

@@ -21,7 +21,9 @@ pub async fn csn_of(
 
 /// Every reseller with a valid CSN.
 pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(String, Csn)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT reseller_id, autodesk_partner_csn FROM reseller_eligibility").fetch_all(conn).await?;
+    let rows = sqlx::query("SELECT reseller_id, autodesk_partner_csn FROM reseller_eligibility")
+        .fetch_all(conn)
+        .await?;
     let mut out = Vec::new();
     for row in rows {
         let csn: String = row.try_get("autodesk_partner_csn")?;

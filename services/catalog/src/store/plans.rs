@@ -152,19 +152,27 @@ pub async fn get_many(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<Pl
 /// in-memory read model is loaded from this).
 pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(Plan, String, String)>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS}, search_text FROM plans ORDER BY sort_key, id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
     let mut plans = Vec::with_capacity(rows.len());
     let mut index = std::collections::HashMap::with_capacity(rows.len());
     for row in &rows {
         let plan = plan_from_row(row)?;
         index.insert(plan.id.clone(), plans.len());
-        plans.push((plan, row.try_get::<String, _>("sort_key")?, row.try_get::<String, _>("search_text")?));
+        plans.push((
+            plan,
+            row.try_get::<String, _>("sort_key")?,
+            row.try_get::<String, _>("search_text")?,
+        ));
     }
     let links = sqlx::query("SELECT parent_plan_id, addon_plan_id FROM plan_addons ORDER BY parent_plan_id, addon_plan_id").fetch_all(conn).await?;
     for row in links {
         let parent: String = row.try_get("parent_plan_id")?;
         let addon: String = row.try_get("addon_plan_id")?;
-        let addon_active = index.get(&addon).is_some_and(|&i| plans[i].0.state == PlanState::Active);
+        let addon_active = index
+            .get(&addon)
+            .is_some_and(|&i| plans[i].0.state == PlanState::Active);
         if let (Some(&p), true) = (index.get(&parent), addon_active) {
             plans[p].0.addon_plan_ids.push(addon.clone());
         }

@@ -49,7 +49,12 @@ pub async fn effective_by(
 /// Every price (the in-memory read model is loaded from this).
 pub async fn all(conn: &mut AnyConnection) -> Result<Vec<Price>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM prices");
-    sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await?.iter().map(price_from_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(price_from_row)
+        .collect()
 }
 
 /// A page of a plan's price history, newest effective first, after `(effective_at, id)`.

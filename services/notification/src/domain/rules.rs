@@ -535,3 +535,155 @@ pub fn admin_contact(customer: &CustomerFacts, vendor_id: &str) -> Option<String
         .or_else(|| customer.contacts.iter().find(|c| is_email(&c.email)))
         .map(|c| c.email.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketplace_proto::events::v1::{
+        ContactFacts, FulfilmentFailed, ResellerFacts, SubscriptionActivated,
+    };
+
+    fn reseller() -> ResellerContact {
+        ResellerContact {
+            reseller_id: "r1".into(),
+            name: "R".into(),
+            notification_email: "r@r.example".into(),
+        }
+    }
+
+    fn activated(vendor: &str, contacts: Vec<ContactFacts>) -> Envelope {
+        Envelope {
+            id: "e1".into(),
+            reseller_id: "r1".into(),
+            payload: Some(Payload::SubscriptionActivated(SubscriptionActivated {
+                subscription_id: "s1".into(),
+                vendor_id: vendor.into(),
+                portal_url: "https://portal.example".into(),
+                reseller: Some(ResellerFacts {
+                    reseller_id: "r1".into(),
+                    notification_email: "r@r.example".into(),
+                    ..Default::default()
+                }),
+                customer: Some(CustomerFacts {
+                    contacts,
+                    language_code: "de".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn contact(email: &str, role: &str) -> ContactFacts {
+        ContactFacts {
+            email: email.into(),
+            role: role.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn subscription_ready_goes_to_the_configured_address_else_the_resellers() {
+        let r = reseller();
+        let mut prefs = Preferences::defaults("r1");
+        let ctx = |prefs: &Preferences| -> Vec<Planned> {
+            let ctx = RuleContext {
+                reseller: Some(&r),
+                order: None,
+                preferences: prefs,
+                staff_email: "staff@x.example",
+                console_url: "http://c/",
+            };
+            plan(
+                &activated(
+                    "autodesk",
+                    vec![contact("cm@c.example", "contract_manager")],
+                ),
+                &ctx,
+            )
+        };
+        let planned = ctx(&prefs);
+        assert_eq!(planned[0].kind, Kind::SubscriptionReady);
+        assert_eq!(
+            planned[0].emails,
+            vec![EmailTarget {
+                address: "r@r.example".into(),
+                locale: "en"
+            }]
+        );
+        assert_eq!(planned[0].link, "http://c/subscriptions/s1");
+        assert_eq!(planned[1].kind, Kind::ActivationComplete);
+        assert_eq!(planned[1].link, "https://portal.example");
+        assert_eq!(
+            planned[1].emails[0],
+            EmailTarget {
+                address: "cm@c.example".into(),
+                locale: "de"
+            }
+        );
+        prefs.subscription_ready_email = "me@r.example".into();
+        prefs.muted_email_kinds = vec![Kind::ActivationComplete];
+        let planned = ctx(&prefs);
+        assert_eq!(planned[0].emails[0].address, "me@r.example");
+        assert!(
+            planned[1].emails.is_empty(),
+            "muted kinds keep the feed row but send no e-mail"
+        );
+    }
+
+    #[test]
+    fn activation_mail_goes_to_the_vendor_admin_contact() {
+        let c = CustomerFacts {
+            contacts: vec![
+                contact("sc@c.example", "software_coordinator"),
+                contact("ga@c.example", "global_admin"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            admin_contact(&c, "microsoft").as_deref(),
+            Some("ga@c.example")
+        );
+        assert_eq!(
+            admin_contact(&c, "autodesk").as_deref(),
+            Some("sc@c.example"),
+            "falls back to the first contact"
+        );
+        assert_eq!(admin_contact(&CustomerFacts::default(), "autodesk"), None);
+    }
+
+    #[test]
+    fn failures_alert_staff_whatever_the_reseller_muted() {
+        let r = reseller();
+        let prefs = Preferences {
+            muted_email_kinds: vec![Kind::ProvisioningFailed],
+            ..Preferences::defaults("r1")
+        };
+        let ctx = RuleContext {
+            reseller: Some(&r),
+            order: None,
+            preferences: &prefs,
+            staff_email: "staff@x.example",
+            console_url: "http://c",
+        };
+        let event = Envelope {
+            reseller_id: "r1".into(),
+            payload: Some(Payload::FulfilmentFailed(FulfilmentFailed {
+                order_id: "o1".into(),
+                vendor_message: "boom".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let planned = plan(&event, &ctx);
+        assert_eq!(planned.len(), 2);
+        assert!(planned[0].emails.is_empty());
+        assert_eq!(
+            (planned[1].kind, planned[1].audience),
+            (Kind::StaffAlert, Audience::Staff)
+        );
+        assert_eq!(planned[1].emails[0].address, "staff@x.example");
+        assert_eq!(planned[1].vars["vendor_message"], "boom");
+    }
+}

@@ -122,6 +122,7 @@ async fn a_delivery_claimed_by_a_crashed_worker_is_retried_alone_after_its_lease
             bus: bus.clone(),
             identity: identity.clone(),
             db: db.clone(),
+            clock: marketplace_platform::clock::OffsetClock::new(),
             channel: tonic::transport::Channel::from_static("http://127.0.0.1:1").connect_lazy(),
             shutdown: CancellationToken::new(),
             task: tokio::spawn(async { Ok(()) }),

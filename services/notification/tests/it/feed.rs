@@ -250,14 +250,33 @@ async fn inquiring_and_reminders_say_what_to_do() {
         let order = uuid::Uuid::now_v7().to_string();
         svc.publish(&order_submitted(RESELLER, &order)).await;
         svc.publish(&fulfilment_inquiring(RESELLER, &order)).await;
+        svc.publish(&fulfilment_succeeded(RESELLER, &order)).await;
         svc.publish(&reminder(RESELLER, ReminderKind::CancellationWindowClosing))
             .await;
         svc.publish(&reminder(RESELLER, ReminderKind::AutoRenewLastDay))
             .await;
         svc.publish(&reminder(RESELLER, ReminderKind::TermEndApproaching))
             .await;
-        let messages = svc.smtp.wait_for(5, Duration::from_secs(10)).await;
-        assert_eq!(messages.len(), 5);
+        let messages = svc.smtp.wait_for(6, Duration::from_secs(10)).await;
+        assert_eq!(messages.len(), 6);
+        let processed = messages
+            .iter()
+            .find(|m| {
+                m.subject()
+                    .unwrap_or_default()
+                    .contains("processed by the vendor")
+            })
+            .expect("processed mail");
+        assert!(
+            processed
+                .text()
+                .unwrap_or_default()
+                .contains("Vendor reference: TX-42")
+        );
+        assert!(
+            processed.subject().unwrap_or_default().contains("ORD-"),
+            "order number remembered"
+        );
         let inquiring = messages
             .iter()
             .find(|m| {
@@ -473,4 +492,25 @@ async fn bad_settings_are_refused_naming_the_setting() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("webhooks.retry.max_attempts"), "{error}");
+}
+
+#[test]
+fn settings_load_from_toml_and_env_with_defaults() {
+    let toml = "[database]\nurl = \"sqlite://data/notification.db\"\n[smtp]\nurl = \"smtp://127.0.0.1:2525\"\n[webhooks.retry]\nmax_attempts = 3\n";
+    let s: notification::Settings =
+        marketplace_platform::config::load(toml, None, "NOTIFICATION_TEST_UNSET_").expect("load");
+    assert_eq!(s.smtp.url.expose(), "smtp://127.0.0.1:2525");
+    assert_eq!(s.smtp.pool_size, 4);
+    assert_eq!(s.webhooks.retry.max_attempts, 3);
+    assert_eq!(
+        s.webhooks.retry.base_ms, 5_000,
+        "unset fields of a section keep their defaults"
+    );
+    assert_eq!(s.staff_email, "staff@marketplace.example");
+    assert!(!s.webhooks.allow_loopback);
+    assert!(
+        format!("{s:?}").contains("Secret(<redacted>)"),
+        "the SMTP URL may hold a password"
+    );
+    s.validate().expect("valid");
 }

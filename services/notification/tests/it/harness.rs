@@ -30,6 +30,7 @@ pub(crate) struct Running {
     pub(crate) bus: SharedBus,
     pub(crate) identity: IdentityKey,
     pub(crate) db: Database,
+    pub(crate) clock: Arc<marketplace_platform::clock::OffsetClock>,
     pub(crate) channel: Channel,
     pub(crate) shutdown: CancellationToken,
     pub(crate) task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -73,10 +74,11 @@ pub(crate) async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Setting
     tweak(&mut settings);
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let identity = IdentityKey::random();
+    let clock = marketplace_platform::clock::OffsetClock::new();
     let deps = Dependencies {
         bus: bus.clone(),
         identity: identity.clone(),
-        clock: marketplace_platform::clock::system(),
+        clock: clock.clone(),
         page_tokens: PageTokens::random(),
     };
     let app = App::build(settings, deps).await.expect("build app");
@@ -93,6 +95,7 @@ pub(crate) async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Setting
         bus,
         identity,
         db,
+        clock,
         channel,
         shutdown,
         task,
@@ -358,4 +361,25 @@ where
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+pub(crate) fn fulfilment_succeeded(reseller: &str, order_id: &str) -> Envelope {
+    envelope(
+        "provisioning",
+        reseller,
+        "customer-demo",
+        Payload::FulfilmentSucceeded(ev::FulfilmentSucceeded {
+            request_id: "req-3".into(),
+            order_id: order_id.into(),
+            order_item_id: "item-3".into(),
+            job_id: "job-3".into(),
+            vendor_subscription_id: "ADSK-9".into(),
+            portal_url: "https://manage.autodesk.com".into(),
+            vendor_message: "Order processed".into(),
+            vendor_reference: "TX-42".into(),
+            quantity: 3,
+            ..Default::default()
+        }),
+        &clock(),
+    )
 }

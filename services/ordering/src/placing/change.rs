@@ -5,6 +5,7 @@
 //! tracking. The subscription remembers the order in flight (one change at a time); the
 //! provisioning outcome updates it (`events`). A refused change writes nothing.
 
+use marketplace_proto::events::v1 as ev;
 use platform::ServiceError;
 use platform::identity::{Principal, Role};
 use sqlx::AnyConnection;
@@ -96,7 +97,16 @@ pub(crate) async fn place_change(
     if sub.plan.vendor_id == AUTODESK {
         autodesk_rule(ctx, &mut tx, &sub.reseller_id, &order.id).await?;
     }
-    submit_change(ctx, &mut tx, &mut order, sub, &customer, &principal.subject).await?;
+    let reseller = ctx.store.reseller(&mut tx, &sub.reseller_id).await?;
+    let facts = reseller_facts(&sub.reseller_id, reseller.as_ref());
+    let seq = ctx.store.next_order_number(&mut tx).await?;
+    let placed = Placed {
+        facts: &facts,
+        customer: &customer,
+        number: seq,
+        created_by: &principal.subject,
+    };
+    submit_change(ctx, &mut tx, &mut order, sub, &placed).await?;
     tx.commit().await?;
     ctx.outbox.notify();
     Ok(order)
@@ -175,6 +185,19 @@ pub(crate) fn change_order(
     order
 }
 
+/// What a change order is placed with (read or reserved by the caller, once per batch for the
+/// scheduler).
+pub(crate) struct Placed<'a> {
+    /// Reseller facts for the events.
+    pub(crate) facts: &'a ev::ResellerFacts,
+    /// The subscription's customer.
+    pub(crate) customer: &'a Customer,
+    /// Order-number sequence value.
+    pub(crate) number: i64,
+    /// Who placed it (user id or service).
+    pub(crate) created_by: &'a str,
+}
+
 /// Numbers and buys a change order inside `conn`'s transaction: IN_PROGRESS with its history row
 /// and events, `fulfilment_requested`, the subscription marked as changing. Fails with ABORTED
 /// when the subscription or the request key was taken concurrently.
@@ -183,21 +206,18 @@ pub(crate) async fn submit_change(
     conn: &mut AnyConnection,
     order: &mut Order,
     mut sub: Subscription,
-    customer: &Customer,
-    created_by: &str,
+    placed: &Placed<'_>,
 ) -> Result<(), ServiceError> {
     let now = ctx.now();
-    let reseller = ctx.store.reseller(conn, &sub.reseller_id).await?;
-    let facts = reseller_facts(&sub.reseller_id, reseller.as_ref());
-    let seq = ctx.store.next_order_number(conn).await?;
-    order.number = Order::format_number(order_name(now).1, seq);
+    let facts = placed.facts;
+    order.number = Order::format_number(order_name(now).1, placed.number);
     let reason = match order.items.first().map(|i| i.change) {
         Some(ChangeType::Renewal) => "renewal at term end",
         _ => "subscription change requested",
     };
     let change = order.transition(OrderStatus::InProgress, reason, now)?;
-    events::record(ctx, conn, order, change, &facts).await?;
-    submit_effects(ctx, conn, order, customer, &facts, created_by).await?;
+    events::record(ctx, conn, order, change, facts).await?;
+    submit_effects(ctx, conn, order, placed.customer, facts, placed.created_by).await?;
     if !ctx.store.insert_order(conn, order).await? {
         return Err(ServiceError::conflict(
             "this change was placed concurrently; reload the subscription",

@@ -8,7 +8,9 @@ mod notes;
 mod resubmit;
 mod submit;
 
-pub(crate) use change::{ChangeRequest, change_order, place_change, submit_change, visible_subscription};
+pub(crate) use change::{
+    ChangeRequest, Placed, change_order, place_change, submit_change, visible_subscription,
+};
 pub(crate) use checkout::checkout;
 pub(crate) use notes::add_note;
 pub(crate) use resubmit::resubmit;

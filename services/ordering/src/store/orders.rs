@@ -92,6 +92,45 @@ impl Store {
         Ok(row.try_get("value")?)
     }
 
+    /// Reserves `n` order numbers in their own short transaction (so concurrent batches do not
+    /// queue on the counter row); returns the first. Numbers of a batch that fails are skipped.
+    pub(crate) async fn reserve_order_numbers(&self, n: i64) -> Result<i64, ServiceError> {
+        let mut conn = self.conn().await?;
+        let row = sqlx::query(
+            "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value",
+        )
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?;
+        let last: i64 = row.try_get("value")?;
+        Ok(last - n + 1)
+    }
+
+    /// Which of `keys` already name an order of `reseller_id`.
+    pub(crate) async fn existing_request_keys(
+        &self,
+        conn: &mut AnyConnection,
+        reseller_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<String>, ServiceError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT request_key FROM orders WHERE reseller_id = $1 AND request_key IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reseller_id.to_string());
+        for k in keys {
+            q = q.bind(k.clone());
+        }
+        let rows = q.fetch_all(conn).await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("request_key").map_err(Into::into))
+            .collect()
+    }
+
     /// Inserts an order; false when the reseller already has an order with its request key.
     pub(crate) async fn insert_order(
         &self,

@@ -4,6 +4,7 @@ mod carts;
 mod checkout;
 mod fake_catalog;
 mod orders;
+mod subscriptions;
 mod support;
 mod tenancy;
 

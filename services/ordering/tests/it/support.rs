@@ -73,15 +73,27 @@ pub(crate) fn staff() -> Principal {
 impl Env {
     /// Ordering with the in-test fake catalog.
     pub(crate) async fn start(backend: Backend) -> Env {
-        Self::start_with(backend, false).await
+        Self::start_with(backend, false, |_| {}).await
     }
 
     /// Ordering with the real catalog service (its demo seed) on the same bus.
     pub(crate) async fn start_real(backend: Backend) -> Env {
-        Self::start_with(backend, true).await
+        Self::start_with(backend, true, |_| {}).await
     }
 
-    async fn start_with(backend: Backend, real_catalog: bool) -> Env {
+    /// Ordering with the fake catalog and settings adjusted by `tune` (e.g. holidays).
+    pub(crate) async fn start_tuned(
+        backend: Backend,
+        tune: impl FnOnce(&mut ordering::Settings),
+    ) -> Env {
+        Self::start_with(backend, false, tune).await
+    }
+
+    async fn start_with(
+        backend: Backend,
+        real_catalog: bool,
+        tune: impl FnOnce(&mut ordering::Settings),
+    ) -> Env {
         let bus = Arc::new(InProcessBus::new());
         let identity = IdentityKey::random();
         let clock = OffsetClock::new();
@@ -115,6 +127,8 @@ impl Env {
         let mut settings = ordering::Settings::new(database, catalog_url.clone());
         settings.seed_demo = true;
         settings.watch_poll_interval_ms = 1_000;
+        settings.scheduler_interval_ms = 100;
+        tune(&mut settings);
         let deps = ordering::Dependencies {
             bus: bus.clone(),
             identity: identity.clone(),
@@ -161,6 +175,18 @@ impl Env {
         }
     }
 
+    /// Moves the clock to `hour`:00 UTC of `day` (`YYYY-MM-DD`); only forward in practice.
+    pub(crate) fn set_time(&self, day: &str, hour: i64) {
+        use platform::clock::Clock;
+        let date = time::Date::parse(
+            day,
+            &time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .expect("date");
+        let target = date.midnight().assume_utc() + time::Duration::hours(hour);
+        self.clock.advance(target - self.clock.now());
+    }
+
     /// The catalog the service talks to.
     pub(crate) fn catalog_url(&self) -> &str {
         &self.catalog_url
@@ -173,7 +199,8 @@ impl Env {
             max_connections: None,
             acquire_timeout_ms: 10_000,
         };
-        let settings = ordering::Settings::new(database, self.catalog_url.clone());
+        let mut settings = ordering::Settings::new(database, self.catalog_url.clone());
+        settings.scheduler_interval_ms = 100;
         let deps = ordering::Dependencies {
             bus: self.bus.clone(),
             identity: self.identity.clone(),

@@ -402,3 +402,21 @@ pub(crate) fn payloads_of(world: &World, event_type: &str, order_id: &str) -> Ve
         })
         .collect()
 }
+
+/// A follow-up change of an existing subscription, as its own order.
+pub(crate) fn change_of(
+    base: &ev::FulfilmentRequested,
+    order_id: &str,
+    change: common::ChangeType,
+    quantity: i32,
+) -> ev::FulfilmentRequested {
+    ev::FulfilmentRequested {
+        request_id: format!("{order_id}-item-1-0"),
+        order_id: order_id.into(),
+        order_number: format!("ORD-{order_id}"),
+        order_item_id: format!("{order_id}-item-1"),
+        change: change as i32,
+        quantity,
+        ..base.clone()
+    }
+}

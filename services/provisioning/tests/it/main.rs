@@ -160,6 +160,41 @@ async fn autodesk_faults_end_in_the_right_outcome() {
             .await;
         assert_eq!(last_error(&job).vendor_code, "network", "{job:#?}");
 
+        // The order is accepted but its status cannot be read: waiting on the vendor, polled, no re-order.
+        sim.sim.inject(
+            Fault::new(Vendor::Autodesk, FaultKind::HttpStatus { status: 503 })
+                .on("autodesk.order_status"),
+        );
+        let orders_before = sim
+            .sim
+            .journal()
+            .requests_for("autodesk.place_order")
+            .count();
+        world
+            .publish(Payload::FulfilmentRequested(request(
+                "autodesk",
+                "ad-status",
+                ChangeType::NewSubscription,
+                1,
+            )))
+            .await;
+        let job = app
+            .wait_state("ad-status", pb::JobState::Succeeded, WAIT)
+            .await;
+        assert!(!job.vendor_reference.is_empty());
+        assert_eq!(
+            sim.sim
+                .journal()
+                .requests_for("autodesk.place_order")
+                .count(),
+            orders_before + 1
+        );
+        world.wait_events("waiting announced", WAIT, |_| {
+            payloads_of(&world, "fulfilment_progressed", "ad-status").iter().any(|p| {
+                matches!(p, Payload::FulfilmentProgressed(p) if p.job_state == "JOB_STATE_WAITING_ON_VENDOR" && !p.vendor_reference.is_empty())
+            })
+        }).await;
+
         // Unknown part number: the vendor fails the order asynchronously → NOT_PROVISIONED, staff alerted.
         let mut bad_part = request("autodesk", "ad-part", ChangeType::NewSubscription, 1);
         if let Some(plan) = bad_part.plan.as_mut() {
@@ -345,6 +380,29 @@ async fn microsoft_faults_end_in_the_right_outcome() {
         world.publish(Payload::FulfilmentRequested(suspend)).await;
         app.wait_state("ms-suspend", pb::JobState::Succeeded, WAIT)
             .await;
+        for (order, change) in [
+            ("ms-resume", ChangeType::Resumption),
+            ("ms-arr-off", ChangeType::AutoRenewOff),
+            ("ms-cancel", ChangeType::Cancellation),
+        ] {
+            world
+                .publish(Payload::FulfilmentRequested(change_of(
+                    &too_many, order, change, 2,
+                )))
+                .await;
+            app.wait_state(order, pb::JobState::Succeeded, WAIT).await;
+        }
+        // A deleted subscription cannot change any more: NOT_PROVISIONED (2011).
+        world
+            .publish(Payload::FulfilmentRequested(change_of(
+                &too_many,
+                "ms-after",
+                ChangeType::SeatIncrease,
+                3,
+            )))
+            .await;
+        let job = app.wait_state("ms-after", pb::JobState::Failed, WAIT).await;
+        assert_eq!(last_error(&job).vendor_code, "2011");
 
         // Partner Center keeps failing (500) beyond the transient limit → FAILED with its message.
         sim.sim.inject(
@@ -373,11 +431,28 @@ async fn microsoft_faults_end_in_the_right_outcome() {
             "{:#?}",
             journal.effective_provisionings
         );
-        assert!(
+        for operation in ["suspend", "resume", "auto_renew_off", "cancel"] {
+            assert!(
+                journal
+                    .effective_provisionings
+                    .iter()
+                    .any(|e| e.operation == operation),
+                "{operation}"
+            );
+        }
+        // Every call carries a new correlation id.
+        let correlation: std::collections::HashSet<_> = journal
+            .requests
+            .iter()
+            .filter_map(|r| r.headers.get("ms-correlationid"))
+            .collect();
+        assert_eq!(
+            correlation.len(),
             journal
-                .effective_provisionings
+                .requests
                 .iter()
-                .any(|e| e.operation == "suspend")
+                .filter(|r| r.vendor == Vendor::Microsoft)
+                .count()
         );
         app.stop().await;
     }
@@ -609,6 +684,10 @@ async fn two_worker_pools_on_one_postgres_database_never_process_a_job_twice() {
         "each job called the vendor once"
     );
     assert_eq!(journal.effective_provisionings.len(), JOBS);
+    assert!(
+        journal.requests_for("autodesk.token").count() <= 2,
+        "one token per replica"
+    );
     assert!(
         journal
             .effective_count_by_reference()
