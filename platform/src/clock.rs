@@ -38,13 +38,15 @@ impl OffsetClock {
 
     /// Moves the clock forward (or back, for negative durations).
     pub fn advance(&self, by: Duration) {
-        self.offset_micros.fetch_add(by.whole_microseconds() as i64, Ordering::SeqCst);
+        self.offset_micros
+            .fetch_add(by.whole_microseconds() as i64, Ordering::SeqCst);
     }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + Duration::microseconds(self.offset_micros.load(Ordering::SeqCst))
+        OffsetDateTime::now_utc()
+            + Duration::microseconds(self.offset_micros.load(Ordering::SeqCst))
     }
 }
 
@@ -60,12 +62,16 @@ pub fn to_micros(t: OffsetDateTime) -> i64 {
 
 /// The inverse of [`to_micros`].
 pub fn from_micros(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// A protobuf timestamp from a time.
 pub fn to_timestamp(t: OffsetDateTime) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 }
+    pbjson_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    }
 }
 
 /// A protobuf timestamp from stored micros.
@@ -75,7 +81,10 @@ pub fn micros_to_timestamp(micros: i64) -> pbjson_types::Timestamp {
 
 /// A time from a protobuf timestamp.
 pub fn from_timestamp(ts: &pbjson_types::Timestamp) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos)).ok()
+    OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos),
+    )
+    .ok()
 }
 
 use marketplace_proto::pbjson_types;

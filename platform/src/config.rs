@@ -21,22 +21,39 @@ pub struct ConfigError(pub String);
 
 /// Loads `T` from `defaults` (TOML text), then `file` if given and present, then environment
 /// variables starting with `env_prefix` (nested keys separated by `__`).
-pub fn load<T: DeserializeOwned>(defaults: &str, file: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
+pub fn load<T: DeserializeOwned>(
+    defaults: &str,
+    file: Option<&Path>,
+    env_prefix: &str,
+) -> Result<T, ConfigError> {
     let mut figment = Figment::new().merge(Toml::string(defaults));
     if let Some(path) = file {
         if !path.exists() {
-            return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            return Err(ConfigError(format!(
+                "config file {} does not exist",
+                path.display()
+            )));
         }
         figment = figment.merge(Toml::file(path));
     }
-    figment = figment.merge(RawEnv { prefix: env_prefix.to_string() });
+    figment = figment.merge(RawEnv {
+        prefix: env_prefix.to_string(),
+    });
     figment.extract_lossy().map_err(|error| {
         let errors: Vec<String> = error
             .into_iter()
             .map(|e| {
-                let key = if e.path.is_empty() { String::new() } else { e.path.join(".") };
+                let key = if e.path.is_empty() {
+                    String::new()
+                } else {
+                    e.path.join(".")
+                };
                 let env_name = format!("{env_prefix}{}", e.path.join("__").to_uppercase());
-                if key.is_empty() { e.kind.to_string() } else { format!("setting `{key}` (env {env_name}): {}", e.kind) }
+                if key.is_empty() {
+                    e.kind.to_string()
+                } else {
+                    format!("setting `{key}` (env {env_name}): {}", e.kind)
+                }
             })
             .collect();
         ConfigError(errors.join("; "))
@@ -58,7 +75,9 @@ impl Provider for RawEnv {
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let mut root = Dict::new();
         for (name, value) in std::env::vars() {
-            let Some(rest) = name.strip_prefix(&self.prefix) else { continue };
+            let Some(rest) = name.strip_prefix(&self.prefix) else {
+                continue;
+            };
             if rest.is_empty() {
                 continue;
             }
@@ -76,7 +95,9 @@ fn insert_path(dict: &mut Dict, keys: &[String], value: FigmentValue) {
             dict.insert(last.clone(), value);
         }
         [first, rest @ ..] => {
-            let entry = dict.entry(first.clone()).or_insert_with(|| FigmentValue::from(Dict::new()));
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| FigmentValue::from(Dict::new()));
             if entry.as_dict().is_none() {
                 *entry = FigmentValue::from(Dict::new());
             }
@@ -89,14 +110,25 @@ fn insert_path(dict: &mut Dict, keys: &[String], value: FigmentValue) {
 
 /// Deserializes a settings value (e.g. a component section kept as JSON) with the same lossy
 /// rules as [`load`], naming `section` in the error.
-pub fn from_value<T: DeserializeOwned, V: Serialize>(section: &str, value: &V) -> Result<T, ConfigError> {
-    Figment::from(Serialized::defaults(value)).extract_lossy().map_err(|error| {
-        let errors: Vec<String> = error
-            .into_iter()
-            .map(|e| if e.path.is_empty() { format!("section `{section}`: {}", e.kind) } else { format!("setting `{section}.{}`: {}", e.path.join("."), e.kind) })
-            .collect();
-        ConfigError(errors.join("; "))
-    })
+pub fn from_value<T: DeserializeOwned, V: Serialize>(
+    section: &str,
+    value: &V,
+) -> Result<T, ConfigError> {
+    Figment::from(Serialized::defaults(value))
+        .extract_lossy()
+        .map_err(|error| {
+            let errors: Vec<String> = error
+                .into_iter()
+                .map(|e| {
+                    if e.path.is_empty() {
+                        format!("section `{section}`: {}", e.kind)
+                    } else {
+                        format!("setting `{section}.{}`: {}", e.path.join("."), e.kind)
+                    }
+                })
+                .collect();
+            ConfigError(errors.join("; "))
+        })
 }
 
 /// A secret value (database URL with password, API secret, key). Never printed.
@@ -122,7 +154,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(<empty>)" } else { "Secret(<redacted>)" })
+        f.write_str(if self.0.is_empty() {
+            "Secret(<empty>)"
+        } else {
+            "Secret(<redacted>)"
+        })
     }
 }
 
@@ -185,7 +221,12 @@ mod tests {
             std::env::set_var("CFGTEST_C_PORT", "8080");
             std::env::set_var("CFGTEST_C_ENABLED", "false");
         }
-        let partner = load::<Partner>("csn = \"x\"\nport = 1\nenabled = true\n", None, "CFGTEST_C_").unwrap();
+        let partner = load::<Partner>(
+            "csn = \"x\"\nport = 1\nenabled = true\n",
+            None,
+            "CFGTEST_C_",
+        )
+        .unwrap();
         assert_eq!(partner.csn, "5100000001");
         assert_eq!(partner.port, 8080);
         assert!(!partner.enabled);
@@ -195,16 +236,25 @@ mod tests {
     fn bad_value_names_the_setting() {
         // SAFETY: test-only env var with a unique prefix; no other thread reads it.
         unsafe { std::env::set_var("CFGTEST_A_SERVER__PORT", "not-a-number") };
-        let error = load::<Sample>("token = \"x\"\n[server]\nport = 1\n", None, "CFGTEST_A_").unwrap_err();
+        let error =
+            load::<Sample>("token = \"x\"\n[server]\nport = 1\n", None, "CFGTEST_A_").unwrap_err();
         assert!(error.to_string().contains("server.port"), "{error}");
-        assert!(error.to_string().contains("CFGTEST_A_SERVER__PORT"), "{error}");
+        assert!(
+            error.to_string().contains("CFGTEST_A_SERVER__PORT"),
+            "{error}"
+        );
     }
 
     #[test]
     fn env_overrides_defaults_and_secrets_are_redacted() {
         // SAFETY: as above.
         unsafe { std::env::set_var("CFGTEST_B_SERVER__PORT", "8080") };
-        let sample = load::<Sample>("token = \"hunter2\"\n[server]\nport = 1\n", None, "CFGTEST_B_").unwrap();
+        let sample = load::<Sample>(
+            "token = \"hunter2\"\n[server]\nport = 1\n",
+            None,
+            "CFGTEST_B_",
+        )
+        .unwrap();
         assert_eq!(sample.server.port, 8080);
         assert_eq!(sample.token.expose(), "hunter2");
         assert!(!format!("{sample:?}").contains("hunter2"));

@@ -62,7 +62,10 @@ pub struct Consumer {
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer").field("name", &self.name).field("subjects", &self.subjects).finish_non_exhaustive()
+        f.debug_struct("Consumer")
+            .field("name", &self.name)
+            .field("subjects", &self.subjects)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,7 +83,10 @@ pub enum Applied {
 impl Consumer {
     /// Subscribes (durably) and returns the running loop; subscribe first so that in-process
     /// publishers started afterwards find the subscriber.
-    pub async fn start(self, shutdown: CancellationToken) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    pub async fn start(
+        self,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         let spec = SubscriptionSpec::new(self.name.clone(), self.subjects.clone());
         let mut stream = self.bus.subscribe(spec).await?;
         Ok(tokio::spawn(async move {
@@ -132,7 +138,12 @@ impl Consumer {
     }
 
     /// Applies one event exactly once (public for tests and tools).
-    pub async fn apply(&self, event_id: &str, subject: &str, payload: &[u8]) -> Result<Applied, HandleError> {
+    pub async fn apply(
+        &self,
+        event_id: &str,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<Applied, HandleError> {
         let now = to_micros(self.clock.now());
         let mut tx = self.db.pool().begin().await?;
         let inserted = sqlx::query("INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
@@ -148,7 +159,11 @@ impl Consumer {
         }
         let outcome = match Envelope::decode(payload) {
             Ok(envelope) => {
-                if let Some(occurred) = envelope.occur_time.as_ref().and_then(crate::clock::from_timestamp) {
+                if let Some(occurred) = envelope
+                    .occur_time
+                    .as_ref()
+                    .and_then(crate::clock::from_timestamp)
+                {
                     let lag = (self.clock.now() - occurred).as_seconds_f64().max(0.0);
                     metrics::histogram!("event_consumer_lag_seconds", "consumer" => self.name.clone()).record(lag);
                 }

@@ -143,7 +143,10 @@ impl Database {
 
     /// Cheap readiness check.
     pub async fn check(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     /// Closes the pool.
@@ -153,15 +156,26 @@ impl Database {
 }
 
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
         return Ok(url.to_string());
     }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)?;
     }
-    let query = if query.is_empty() { "mode=rwc".to_string() } else if query.contains("mode=") { query.to_string() } else { format!("{query}&mode=rwc") };
+    let query = if query.is_empty() {
+        "mode=rwc".to_string()
+    } else if query.contains("mode=") {
+        query.to_string()
+    } else {
+        format!("{query}&mode=rwc")
+    };
     Ok(format!("sqlite://{path}?{query}"))
 }
 
@@ -196,19 +210,30 @@ pub mod testing {
     /// The admin URL when PostgreSQL is reachable. Panics in CI when it is not.
     pub async fn postgres_admin_url() -> Option<String> {
         install_default_drivers();
-        let explicit = std::env::var("MARKETPLACE_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty());
-        let url = explicit.clone().unwrap_or_else(|| DEFAULT_ADMIN_URL.to_string());
-        let reachable = tokio::time::timeout(Duration::from_secs(5), sqlx::AnyConnection::connect(&url)).await;
+        let explicit = std::env::var("MARKETPLACE_TEST_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
+        let url = explicit
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_string());
+        let reachable =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::AnyConnection::connect(&url)).await;
         match reachable {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
                 Some(url)
             }
             _ if std::env::var_os("CI").is_some() || explicit.is_some() => {
-                panic!("PostgreSQL is required but unreachable at {} (CI or MARKETPLACE_TEST_DATABASE_URL set)", redact_url(&url))
+                panic!(
+                    "PostgreSQL is required but unreachable at {} (CI or MARKETPLACE_TEST_DATABASE_URL set)",
+                    redact_url(&url)
+                )
             }
             _ => {
-                eprintln!("notice: PostgreSQL not reachable at {}; skipping PostgreSQL variants", redact_url(&url));
+                eprintln!(
+                    "notice: PostgreSQL not reachable at {}; skipping PostgreSQL variants",
+                    redact_url(&url)
+                );
                 None
             }
         }
@@ -220,13 +245,21 @@ pub mod testing {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join("marketplace-tests");
                 std::fs::create_dir_all(&dir).expect("temp dir");
-                format!("sqlite://{}/{}.db", dir.display(), uuid::Uuid::new_v4().simple())
+                format!(
+                    "sqlite://{}/{}.db",
+                    dir.display(),
+                    uuid::Uuid::new_v4().simple()
+                )
             }
             Backend::Postgres => {
                 let admin = postgres_admin_url().await.expect("PostgreSQL reachable");
                 let name = format!("mkt_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect admin");
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .expect("connect admin");
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create database");
                 let _ = conn.close().await;
                 let mut url = url::Url::parse(&admin).expect("admin url");
                 url.set_path(&format!("/{name}"));
@@ -237,6 +270,10 @@ pub mod testing {
 
     /// Settings for a brand-new database on `backend`.
     pub async fn fresh_settings(backend: Backend) -> DatabaseSettings {
-        DatabaseSettings { url: Secret::new(fresh_database_url(backend).await), max_connections: None, acquire_timeout_ms: 10_000 }
+        DatabaseSettings {
+            url: Secret::new(fresh_database_url(backend).await),
+            max_connections: None,
+            acquire_timeout_ms: 10_000,
+        }
     }
 }

@@ -137,12 +137,21 @@ pub struct ServiceError {
 impl ServiceError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), violations: Vec::new(), rule: None, retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            violations: Vec::new(),
+            rule: None,
+            retry_after: None,
+        }
     }
 
     /// Bad input in one field.
     pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self::invalid_fields(vec![FieldViolation { field: field.into(), description: description.into() }])
+        Self::invalid_fields(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
     }
 
     /// Bad input in several fields.
@@ -151,7 +160,10 @@ impl ServiceError {
             [one] => format!("invalid {}: {}", one.field, one.description),
             many => format!("{} invalid fields", many.len()),
         };
-        Self { violations, ..Self::new(ErrorCode::InvalidArgument, message) }
+        Self {
+            violations,
+            ..Self::new(ErrorCode::InvalidArgument, message)
+        }
     }
 
     /// A resource the caller cannot see.
@@ -161,7 +173,10 @@ impl ServiceError {
 
     /// A business rule refuses the request.
     pub fn precondition(rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { rule: Some(rule.into()), ..Self::new(ErrorCode::FailedPrecondition, message) }
+        Self {
+            rule: Some(rule.into()),
+            ..Self::new(ErrorCode::FailedPrecondition, message)
+        }
     }
 
     /// Stale etag or version.
@@ -201,7 +216,10 @@ impl ServiceError {
             error.violations = bad_request
                 .field_violations
                 .iter()
-                .map(|v| FieldViolation { field: v.field.clone(), description: v.description.clone() })
+                .map(|v| FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                })
                 .collect();
         }
         if let Some(precondition) = details.precondition_failure() {
@@ -225,7 +243,11 @@ impl std::error::Error for ServiceError {}
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
         let mut details = ErrorDetails::new();
-        details.set_error_info(error.code.as_str(), "marketplace", std::collections::HashMap::new());
+        details.set_error_info(
+            error.code.as_str(),
+            "marketplace",
+            std::collections::HashMap::new(),
+        );
         if !error.violations.is_empty() {
             for v in &error.violations {
                 details.add_bad_request_violation(v.field.clone(), v.description.clone());
@@ -269,7 +291,10 @@ impl Violations {
 
     /// Records a violation.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
     }
 
     /// Records the error of a parse result and returns its value.
@@ -290,7 +315,11 @@ impl Violations {
 
     /// `Ok(())` when empty, else an `InvalidArgument` naming every field.
     pub fn into_result(self) -> ServiceResult<()> {
-        if self.0.is_empty() { Ok(()) } else { Err(ServiceError::invalid_fields(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid_fields(self.0))
+        }
     }
 }
 
@@ -311,9 +340,14 @@ mod tests {
 
     #[test]
     fn precondition_keeps_its_rule() {
-        let status: Status = ServiceError::precondition("autodesk.one_order_at_a_time", "order ORD-1 is in the way").into();
+        let status: Status =
+            ServiceError::precondition("autodesk.one_order_at_a_time", "order ORD-1 is in the way")
+                .into();
         let back = ServiceError::from_status(&status);
         assert_eq!(back.rule.as_deref(), Some("autodesk.one_order_at_a_time"));
-        assert_eq!(back.code.http_status(), http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            back.code.http_status(),
+            http::StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 }

@@ -8,7 +8,8 @@ use tonic::body::Body;
 use tonic::transport::{Channel, Endpoint};
 
 /// A channel that injects W3C trace context into every request.
-pub type TracedChannel = tower::util::MapRequest<Channel, fn(http::Request<Body>) -> http::Request<Body>>;
+pub type TracedChannel =
+    tower::util::MapRequest<Channel, fn(http::Request<Body>) -> http::Request<Body>>;
 
 fn inject(mut request: http::Request<Body>) -> http::Request<Body> {
     crate::propagation::inject_headers(request.headers_mut());

@@ -35,7 +35,13 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { request_timeout_ms: 30_000, concurrency_limit: 1024, grace_period_ms: 0, drain_timeout_ms: 10_000, max_message_bytes: 4 * 1024 * 1024 }
+        Self {
+            request_timeout_ms: 30_000,
+            concurrency_limit: 1024,
+            grace_period_ms: 0,
+            drain_timeout_ms: 10_000,
+            max_message_bytes: 4 * 1024 * 1024,
+        }
     }
 }
 
@@ -50,7 +56,9 @@ pub struct GrpcServer {
 
 impl std::fmt::Debug for GrpcServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcServer").field("services", &self.names).finish_non_exhaustive()
+        f.debug_struct("GrpcServer")
+            .field("services", &self.names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,7 +68,13 @@ impl GrpcServer {
         let (reporter, health) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health);
-        Self { routes, reporter, names: Vec::new(), settings, grpc_web: false }
+        Self {
+            routes,
+            reporter,
+            names: Vec::new(),
+            settings,
+            grpc_web: false,
+        }
     }
 
     /// Also accepts gRPC-Web (HTTP/1.1) requests.
@@ -72,7 +86,12 @@ impl GrpcServer {
     /// Adds a generated service.
     pub fn add_service<S>(mut self, service: S) -> Self
     where
-        S: Service<Request<Body>, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+        S: Service<Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
         S::Response: axum::response::IntoResponse,
         S::Future: Send + 'static,
     {
@@ -88,24 +107,43 @@ impl GrpcServer {
 
     /// Serves on `listener` until `shutdown` is cancelled, then reports NOT_SERVING, waits the
     /// grace period, stops accepting, and drains in-flight requests up to the drain timeout.
-    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(marketplace_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(marketplace_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        let (reflection_v1, reflection_v1alpha) = self.names.iter().fold((reflection_v1, reflection_v1alpha), |(a, b), name| {
-            (a.with_service_name(*name), b.with_service_name(*name))
-        });
+        let (reflection_v1, reflection_v1alpha) = self
+            .names
+            .iter()
+            .fold((reflection_v1, reflection_v1alpha), |(a, b), name| {
+                (a.with_service_name(*name), b.with_service_name(*name))
+            });
         let mut routes = self.routes;
-        routes.add_service(reflection_v1.with_service_name("grpc.health.v1.Health").build_v1()?);
-        routes.add_service(reflection_v1alpha.with_service_name("grpc.health.v1.Health").build_v1alpha()?);
+        routes.add_service(
+            reflection_v1
+                .with_service_name("grpc.health.v1.Health")
+                .build_v1()?,
+        );
+        routes.add_service(
+            reflection_v1alpha
+                .with_service_name("grpc.health.v1.Health")
+                .build_v1alpha()?,
+        );
 
         for name in &self.names {
-            self.reporter.set_service_status(*name, ServingStatus::Serving).await;
+            self.reporter
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
         }
-        self.reporter.set_service_status("", ServingStatus::Serving).await;
+        self.reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
 
         let settings = self.settings.clone();
         let trace = tower_http::trace::TraceLayer::new_for_grpc().make_span_with(|request: &Request<Body>| {
@@ -116,7 +154,9 @@ impl GrpcServer {
         let layers = tower::ServiceBuilder::new()
             .layer(trace)
             .layer(crate::metrics::GrpcMetricsLayer)
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(settings.concurrency_limit))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                settings.concurrency_limit,
+            ))
             .into_inner();
         let builder = tonic::transport::Server::builder()
             .timeout(Duration::from_millis(settings.request_timeout_ms))
@@ -132,9 +172,13 @@ impl GrpcServer {
         tokio::spawn(async move {
             shutdown.cancelled().await;
             for name in &names {
-                reporter.set_service_status(*name, ServingStatus::NotServing).await;
+                reporter
+                    .set_service_status(*name, ServingStatus::NotServing)
+                    .await;
             }
-            reporter.set_service_status("", ServingStatus::NotServing).await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             tokio::time::sleep(grace).await;
             stop.cancel();
         });
@@ -151,7 +195,11 @@ impl GrpcServer {
                     .serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned())
                     .await
             } else {
-                builder.layer(layers).add_routes(routes.routes()).serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned()).await
+                builder
+                    .layer(layers)
+                    .add_routes(routes.routes())
+                    .serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned())
+                    .await
             }
         };
         tokio::select! {

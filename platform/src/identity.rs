@@ -98,7 +98,13 @@ pub struct Principal {
 impl Principal {
     /// A service acting on its own (no user), e.g. an event handler.
     pub fn service(name: &str) -> Self {
-        Self { subject: name.to_string(), display_name: name.to_string(), role: Role::Service, reseller_id: None, customer_id: None }
+        Self {
+            subject: name.to_string(),
+            display_name: name.to_string(),
+            role: Role::Service,
+            reseller_id: None,
+            customer_id: None,
+        }
     }
 
     /// Fails unless the caller has one of `roles` (staff and services always pass).
@@ -106,7 +112,10 @@ impl Principal {
         if self.role.is_privileged() || roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ServiceError::permission_denied(format!("role {} may not do this", self.role.as_str())))
+            Err(ServiceError::permission_denied(format!(
+                "role {} may not do this",
+                self.role.as_str()
+            )))
         }
     }
 
@@ -121,11 +130,17 @@ impl Principal {
     pub fn reseller_scope(&self, requested: &str) -> ServiceResult<String> {
         if self.role.is_privileged() {
             if requested.is_empty() {
-                return Err(ServiceError::invalid_field("reseller_id", "required for staff"));
+                return Err(ServiceError::invalid_field(
+                    "reseller_id",
+                    "required for staff",
+                ));
             }
             return Ok(requested.to_string());
         }
-        let own = self.reseller_id.clone().ok_or_else(|| ServiceError::permission_denied("caller has no reseller"))?;
+        let own = self
+            .reseller_id
+            .clone()
+            .ok_or_else(|| ServiceError::permission_denied("caller has no reseller"))?;
         if !requested.is_empty() && requested != own {
             return Err(ServiceError::not_found(format!("reseller {requested}")));
         }
@@ -182,9 +197,15 @@ impl IdentityKey {
     /// A key from the shared secret (at least 32 bytes).
     pub fn new(secret: &[u8]) -> Result<Self, crate::config::ConfigError> {
         if secret.len() < 32 {
-            return Err(crate::config::ConfigError("setting `auth.internal_key` must be at least 32 bytes".into()));
+            return Err(crate::config::ConfigError(
+                "setting `auth.internal_key` must be at least 32 bytes".into(),
+            ));
         }
-        Ok(Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), ttl: Duration::from_secs(300) })
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            ttl: Duration::from_secs(300),
+        })
     }
 
     /// A random key (embedded mode and tests: every component shares the process).
@@ -196,8 +217,15 @@ impl IdentityKey {
     /// Signs a principal into a token.
     pub fn sign(&self, principal: &Principal) -> String {
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: principal.subject.clone(), aud: AUDIENCE.into(), iat: now, exp: now + self.ttl.as_secs(), p: principal.clone() };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        let claims = Claims {
+            sub: principal.subject.clone(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            exp: now + self.ttl.as_secs(),
+            p: principal.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
     }
 
     /// Verifies a token.
@@ -233,7 +261,13 @@ mod tests {
     use super::*;
 
     fn reseller_user() -> Principal {
-        Principal { subject: "u1".into(), display_name: "U".into(), role: Role::ResellerUser, reseller_id: Some("r1".into()), customer_id: None }
+        Principal {
+            subject: "u1".into(),
+            display_name: "U".into(),
+            role: Role::ResellerUser,
+            reseller_id: Some("r1".into()),
+            customer_id: None,
+        }
     }
 
     #[test]
@@ -249,8 +283,15 @@ mod tests {
     fn reseller_scope_never_trusts_client_ids() {
         let p = reseller_user();
         assert_eq!(p.reseller_scope("").unwrap(), "r1");
-        assert_eq!(p.reseller_scope("r2").unwrap_err().code, crate::error::ErrorCode::NotFound);
-        let staff = Principal { role: Role::Staff, reseller_id: None, ..p };
+        assert_eq!(
+            p.reseller_scope("r2").unwrap_err().code,
+            crate::error::ErrorCode::NotFound
+        );
+        let staff = Principal {
+            role: Role::Staff,
+            reseller_id: None,
+            ..p
+        };
         assert_eq!(staff.reseller_scope("r2").unwrap(), "r2");
         assert!(staff.reseller_filter("").unwrap().is_none());
     }

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Latency buckets (seconds) shared by every histogram.
-const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -39,9 +41,17 @@ pub fn install() -> PrometheusHandle {
 pub async fn serve(listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     let handle = install();
     let app = axum::Router::new()
-        .route("/metrics", axum::routing::get(move || std::future::ready(handle.render())))
-        .route("/health/livez", axum::routing::get(|| std::future::ready("ok")));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+        .route(
+            "/metrics",
+            axum::routing::get(move || std::future::ready(handle.render())),
+        )
+        .route(
+            "/health/livez",
+            axum::routing::get(|| std::future::ready("ok")),
+        );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 /// Binds `addr` ("" disables) and serves metrics in the background; returns the bound address.
@@ -49,7 +59,9 @@ pub async fn spawn(addr: &str, shutdown: CancellationToken) -> anyhow::Result<Op
     if addr.is_empty() {
         return Ok(None);
     }
-    let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} (telemetry.metrics_listen): {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (telemetry.metrics_listen): {e}"))?;
     let bound = listener.local_addr()?;
     tokio::spawn(async move {
         if let Err(error) = serve(listener, shutdown).await {
@@ -110,7 +122,8 @@ where
             };
             if !method.starts_with("/grpc.") {
                 metrics::counter!("grpc_server_requests_total", "method" => method.clone(), "code" => code).increment(1);
-                metrics::histogram!("grpc_server_request_duration_seconds", "method" => method).record(started.elapsed().as_secs_f64());
+                metrics::histogram!("grpc_server_request_duration_seconds", "method" => method)
+                    .record(started.elapsed().as_secs_f64());
             }
             result
         })

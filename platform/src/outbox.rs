@@ -22,7 +22,13 @@ pub fn subject(source: &str, event_type: &str) -> String {
 }
 
 /// Builds an envelope stamped with a new UUIDv7, the time and the current trace context.
-pub fn envelope(source: &str, reseller_id: &str, customer_id: &str, payload: Payload, clock: &SharedClock) -> Envelope {
+pub fn envelope(
+    source: &str,
+    reseller_id: &str,
+    customer_id: &str,
+    payload: Payload,
+    clock: &SharedClock,
+) -> Envelope {
     let (traceparent, tracestate) = crate::propagation::current_traceparent();
     Envelope {
         id: crate::ids::new_id(),
@@ -69,7 +75,12 @@ impl Outbox {
     }
 
     /// Appends an event inside the caller's transaction.
-    pub async fn append(&self, conn: &mut AnyConnection, envelope: &Envelope, now_micros: i64) -> Result<(), sqlx::Error> {
+    pub async fn append(
+        &self,
+        conn: &mut AnyConnection,
+        envelope: &Envelope,
+        now_micros: i64,
+    ) -> Result<(), sqlx::Error> {
         let mut headers = Vec::new();
         if !envelope.traceparent.is_empty() {
             headers.push(("traceparent".to_string(), envelope.traceparent.clone()));
@@ -109,7 +120,12 @@ pub struct RelaySettings {
 
 impl Default for RelaySettings {
     fn default() -> Self {
-        Self { batch_size: 100, poll_interval: Duration::from_millis(500), retention: Duration::from_secs(24 * 3600), name: "service".into() }
+        Self {
+            batch_size: 100,
+            poll_interval: Duration::from_millis(500),
+            retention: Duration::from_secs(24 * 3600),
+            name: "service".into(),
+        }
     }
 }
 
@@ -125,14 +141,28 @@ pub struct Relay {
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Relay")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl Relay {
     /// A relay for one service's outbox.
-    pub fn new(db: Database, bus: SharedBus, outbox: Outbox, clock: SharedClock, settings: RelaySettings) -> Self {
-        Self { db, bus, outbox, clock, settings }
+    pub fn new(
+        db: Database,
+        bus: SharedBus,
+        outbox: Outbox,
+        clock: SharedClock,
+        settings: RelaySettings,
+    ) -> Self {
+        Self {
+            db,
+            bus,
+            outbox,
+            clock,
+            settings,
+        }
     }
 
     /// Runs until `shutdown`.
@@ -177,7 +207,10 @@ impl Relay {
         match self.db.backend() {
             Backend::Postgres => {
                 let mut tx = self.db.pool().begin().await?;
-                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(self.settings.batch_size).fetch_all(&mut *tx).await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(self.settings.batch_size)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let done = self.publish_rows(&rows).await;
                 self.mark_published(&mut tx, &done).await?;
                 tx.commit().await?;
@@ -186,7 +219,10 @@ impl Relay {
             Backend::Sqlite => {
                 // One relay per embedded process: no row locking needed, and no transaction is
                 // held while consumers (which may share this process) handle the events.
-                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(self.settings.batch_size).fetch_all(self.db.pool()).await?;
+                let rows = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(self.settings.batch_size)
+                    .fetch_all(self.db.pool())
+                    .await?;
                 let done = self.publish_rows(&rows).await;
                 let mut conn = self.db.pool().acquire().await?;
                 self.mark_published(&mut conn, &done).await?;
@@ -199,16 +235,23 @@ impl Relay {
         let mut done = Vec::with_capacity(rows.len());
         for row in rows {
             let seq: i64 = row.get("seq");
-            let headers: Vec<(String, String)> = serde_json::from_str(row.get::<&str, _>("headers")).unwrap_or_default();
+            let headers: Vec<(String, String)> =
+                serde_json::from_str(row.get::<&str, _>("headers")).unwrap_or_default();
             let payload: Vec<u8> = row.get("payload");
-            let event = OutgoingEvent { id: row.get("id"), subject: row.get("subject"), headers, payload: payload.into() };
+            let event = OutgoingEvent {
+                id: row.get("id"),
+                subject: row.get("subject"),
+                headers,
+                payload: payload.into(),
+            };
             let id = event.id.clone();
             let service = crate::metrics::subject_service(&event.subject).to_string();
             let created_at: i64 = row.get("created_at");
             match self.bus.publish(event).await {
                 Ok(()) => {
                     let lag = (to_micros(self.clock.now()) - created_at).max(0) as f64 / 1e6;
-                    metrics::histogram!("outbox_relay_lag_seconds", "service" => service.clone()).record(lag);
+                    metrics::histogram!("outbox_relay_lag_seconds", "service" => service.clone())
+                        .record(lag);
                     metrics::counter!("outbox_published_total", "service" => service).increment(1);
                     done.push(seq);
                 }
@@ -228,16 +271,26 @@ impl Relay {
         done
     }
 
-    async fn mark_published(&self, conn: &mut AnyConnection, seqs: &[i64]) -> Result<(), sqlx::Error> {
+    async fn mark_published(
+        &self,
+        conn: &mut AnyConnection,
+        seqs: &[i64],
+    ) -> Result<(), sqlx::Error> {
         if seqs.is_empty() {
             return Ok(());
         }
-        let list = seqs.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = seqs
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         // Safe: the list holds only integers read from the table.
-        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE outbox SET published_at = $1 WHERE seq IN ({list})")))
-            .bind(to_micros(self.clock.now()))
-            .execute(conn)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET published_at = $1 WHERE seq IN ({list})"
+        )))
+        .bind(to_micros(self.clock.now()))
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -257,13 +310,17 @@ impl Relay {
         }
         let pool = self.db.pool();
         let idle = pool.num_idle() as f64;
-        metrics::gauge!("db_pool_connections", "service" => name.clone(), "state" => "idle").set(idle);
-        metrics::gauge!("db_pool_connections", "service" => name, "state" => "used").set(f64::from(pool.size()) - idle);
+        metrics::gauge!("db_pool_connections", "service" => name.clone(), "state" => "idle")
+            .set(idle);
+        metrics::gauge!("db_pool_connections", "service" => name, "state" => "used")
+            .set(f64::from(pool.size()) - idle);
     }
 
     /// Rows not yet published (backlog).
     pub async fn backlog(&self) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL").fetch_one(self.db.pool()).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
+            .fetch_one(self.db.pool())
+            .await?;
         Ok(row.get("n"))
     }
 }

@@ -30,7 +30,10 @@ pub const MAX_PAGE_SIZE: i32 = 500;
 /// Clamps a requested page size (0 = default); negative sizes are bad input.
 pub fn page_size(requested: i32) -> ServiceResult<i64> {
     match requested {
-        n if n < 0 => Err(ServiceError::invalid_field("page_size", "must not be negative")),
+        n if n < 0 => Err(ServiceError::invalid_field(
+            "page_size",
+            "must not be negative",
+        )),
         0 => Ok(i64::from(DEFAULT_PAGE_SIZE)),
         n => Ok(i64::from(n.min(MAX_PAGE_SIZE))),
     }
@@ -49,7 +52,8 @@ impl PageTokens {
     }
 
     fn mac(&self, scope: &str, body: &[u8]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("hmac accepts any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("hmac accepts any key length");
         mac.update(scope.as_bytes());
         mac.update(&[0]);
         mac.update(body);
@@ -65,7 +69,11 @@ impl PageTokens {
     }
 
     /// Decodes a cursor; empty token = first page.
-    pub fn decode<T: DeserializeOwned>(&self, scope: &str, token: &str) -> ServiceResult<Option<T>> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        scope: &str,
+        token: &str,
+    ) -> ServiceResult<Option<T>> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -78,7 +86,9 @@ impl PageTokens {
         if self.mac(scope, body) != mac {
             return Err(invalid());
         }
-        serde_json::from_slice(body).map(Some).map_err(|_| invalid())
+        serde_json::from_slice(body)
+            .map(Some)
+            .map_err(|_| invalid())
     }
 }
 
@@ -90,7 +100,10 @@ mod tests {
     fn tokens_are_bound_to_scope_and_tamper_evident() {
         let tokens = PageTokens::random();
         let t = tokens.encode("r1", &(42_i64, "abc"));
-        assert_eq!(tokens.decode::<(i64, String)>("r1", &t).unwrap(), Some((42, "abc".to_string())));
+        assert_eq!(
+            tokens.decode::<(i64, String)>("r1", &t).unwrap(),
+            Some((42, "abc".to_string()))
+        );
         assert!(tokens.decode::<(i64, String)>("r2", &t).is_err());
         let mut tampered = t.clone();
         tampered.push('A');

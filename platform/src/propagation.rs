@@ -11,7 +11,10 @@ struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::from_str(&value)) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
             self.0.insert(name, value);
         }
     }
@@ -40,7 +43,10 @@ struct PairsExtractor<'a>(&'a [(String, String)]);
 
 impl Extractor for PairsExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
     }
     fn keys(&self) -> Vec<&str> {
         self.0.iter().map(|(k, _)| k.as_str()).collect()
@@ -50,7 +56,9 @@ impl Extractor for PairsExtractor<'_> {
 /// Writes the current span's context into HTTP headers (or gRPC metadata, which are headers).
 pub fn inject_headers(headers: &mut http::HeaderMap) {
     let context = Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut HeaderInjector(headers)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut HeaderInjector(headers))
+    });
 }
 
 /// Reads a context from HTTP headers.
@@ -62,7 +70,9 @@ pub fn extract_headers(headers: &http::HeaderMap) -> Context {
 pub fn current_pairs() -> Vec<(String, String)> {
     let context = Span::current().context();
     let mut pairs = Vec::new();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut PairsInjector(&mut pairs)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut PairsInjector(&mut pairs))
+    });
     pairs
 }
 
@@ -84,6 +94,12 @@ pub fn set_parent_from_headers(span: &Span, headers: &http::HeaderMap) {
 /// The W3C `traceparent`/`tracestate` of the current span ("" when not sampled or disabled).
 pub fn current_traceparent() -> (String, String) {
     let pairs = current_pairs();
-    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     (get("traceparent"), get("tracestate"))
 }

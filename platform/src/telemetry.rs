@@ -45,7 +45,13 @@ pub struct TelemetrySettings {
 
 impl Default for TelemetrySettings {
     fn default() -> Self {
-        Self { log_format: LogFormat::Pretty, log_filter: default_filter(), otlp_endpoint: String::new(), service_name: default_service_name(), metrics_listen: String::new() }
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: default_filter(),
+            otlp_endpoint: String::new(),
+            service_name: default_service_name(),
+            metrics_listen: String::new(),
+        }
     }
 }
 
@@ -83,10 +89,14 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber and propagator. Call once per process.
 pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_new(&settings.log_filter)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: setting `telemetry.log_filter`: {e}"))?;
+    let filter = EnvFilter::try_new(&settings.log_filter).map_err(|e| {
+        anyhow::anyhow!("invalid configuration: setting `telemetry.log_filter`: {e}")
+    })?;
     let fmt_layer = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
     let (otel_layer, provider) = if settings.otlp_endpoint.is_empty() {
@@ -98,13 +108,24 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
             .build()?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_resource(Resource::builder().with_service_name(settings.service_name.clone()).build())
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(settings.service_name.clone())
+                    .build(),
+            )
             .build();
         let tracer = provider.tracer("marketplace");
         opentelemetry::global::set_tracer_provider(provider.clone());
-        (Some(tracing_opentelemetry::layer().with_tracer(tracer)), Some(provider))
+        (
+            Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+            Some(provider),
+        )
     };
-    tracing_subscriber::registry().with(filter).with(fmt_layer).with(otel_layer).try_init()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt_layer)
+        .with(otel_layer)
+        .try_init()?;
     Ok(TelemetryGuard { provider })
 }
 
@@ -114,8 +135,12 @@ pub fn init_for_tests() {
     ONCE.call_once(|| {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         if std::env::var_os("TEST_LOG").is_some() {
-            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let filter = EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
     });
 }

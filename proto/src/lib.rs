@@ -3,7 +3,13 @@
 //! The module tree mirrors the protobuf packages. Every message has canonical proto3 JSON serde
 //! impls (pbjson: lowerCamelCase names, int64 as strings, RFC 3339 timestamps), so the gateway
 //! serves exactly the JSON mapping partners expect. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
-#![allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub, rust_2018_idioms)]
+#![allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms
+)]
 // Generated code: lints are relaxed only in this crate.
 
 pub use pbjson_types;
@@ -11,7 +17,8 @@ pub use prost;
 pub use tonic;
 
 /// Encoded `FileDescriptorSet` of every marketplace contract (for reflection and transcoding).
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("marketplace_descriptor");
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("marketplace_descriptor");
 
 /// Google API annotations (`google.api.http`) referenced by the contracts.
 pub mod google {
@@ -28,7 +35,12 @@ pub mod marketplace {
             pub mod $name {
                 pub mod v1 {
                     include!(concat!(env!("OUT_DIR"), "/marketplace.", $file, ".v1.rs"));
-                    include!(concat!(env!("OUT_DIR"), "/marketplace.", $file, ".v1.serde.rs"));
+                    include!(concat!(
+                        env!("OUT_DIR"),
+                        "/marketplace.",
+                        $file,
+                        ".v1.serde.rs"
+                    ));
                 }
             }
         };

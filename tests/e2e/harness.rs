@@ -212,7 +212,7 @@ impl Marketplace {
 }
 
 /// Deletes this test's JetStream streams so repeated runs leave nothing behind.
-async fn delete_streams(url: &str, prefix: &str) {
+pub(crate) async fn delete_streams(url: &str, prefix: &str) {
     use futures::TryStreamExt;
     let Ok(client) = async_nats::connect(url).await else {
         return;

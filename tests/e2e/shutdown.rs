@@ -32,6 +32,8 @@ async fn sigterm_reports_not_serving_then_drains_and_exits() {
     let Some(nats) = nats_url().await else { return };
     let key = "shutdown-test-internal-key-0123456789abcdef";
     let port = free_port();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let stream_prefix = format!("SHUT_{unique}");
     let data = testing::fresh_database_url(Backend::Sqlite).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_marketplace"))
         .arg("catalog")
@@ -45,11 +47,9 @@ async fn sigterm_reports_not_serving_then_drains_and_exits() {
             "MARKETPLACE_CATALOG__SERVER__DRAIN_TIMEOUT_MS",
             DRAIN_MS.to_string(),
         )
-        .env("MARKETPLACE_BUS__URL", nats)
-        .env(
-            "MARKETPLACE_BUS__STREAM_PREFIX",
-            format!("SHUT_{}", uuid::Uuid::new_v4().simple()),
-        )
+        .env("MARKETPLACE_BUS__URL", &nats)
+        .env("MARKETPLACE_BUS__STREAM_PREFIX", &stream_prefix)
+        .env("MARKETPLACE_BUS__SUBJECT_PREFIX", format!("shut{unique}"))
         .env("MARKETPLACE_AUTH__INTERNAL_KEY", key)
         .env("MARKETPLACE_TELEMETRY__METRICS_LISTEN", "")
         .stdout(Stdio::null())
@@ -80,6 +80,9 @@ async fn sigterm_reports_not_serving_then_drains_and_exits() {
             if status == ServingStatus::Serving as i32 {
                 break;
             }
+        }
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!("catalog exited before serving: {exit:?} (its stderr is above)");
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -178,4 +181,5 @@ async fn sigterm_reports_not_serving_then_drains_and_exits() {
     .expect("process exited within grace + drain")
     .expect("exit status");
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+    crate::harness::delete_streams(&nats, &stream_prefix).await;
 }

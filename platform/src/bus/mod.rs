@@ -181,8 +181,14 @@ impl SubscriptionSpec {
     }
 
     /// A live fan-out spec (see [`SubscriptionSpec::live_only`]).
-    pub fn live<S: Into<String>>(name: impl Into<String>, subjects: impl IntoIterator<Item = S>) -> Self {
-        Self { live_only: true, ..Self::new(name, subjects) }
+    pub fn live<S: Into<String>>(
+        name: impl Into<String>,
+        subjects: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            live_only: true,
+            ..Self::new(name, subjects)
+        }
     }
 }
 

@@ -454,8 +454,16 @@ impl ConsumerLoop {
         let mut config = consumer::pull::Config {
             durable_name: (!spec.live_only).then(|| spec.durable_name.clone()),
             name: spec.live_only.then(|| spec.durable_name.clone()),
-            inactive_threshold: if spec.live_only { LIVE_INACTIVE_THRESHOLD } else { Duration::ZERO },
-            deliver_policy: if spec.live_only { consumer::DeliverPolicy::New } else { consumer::DeliverPolicy::All },
+            inactive_threshold: if spec.live_only {
+                LIVE_INACTIVE_THRESHOLD
+            } else {
+                Duration::ZERO
+            },
+            deliver_policy: if spec.live_only {
+                consumer::DeliverPolicy::New
+            } else {
+                consumer::DeliverPolicy::All
+            },
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: spec.ack_wait,
             max_deliver: -1,

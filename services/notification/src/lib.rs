@@ -124,6 +124,9 @@ pub struct WebhookSettings {
     pub allow_loopback: bool,
     /// Requests in flight at once per worker. Default 64.
     pub concurrency: usize,
+    /// Requests in flight at once to one endpoint (per worker), so a slow endpoint cannot take
+    /// every slot. Default 16.
+    pub per_endpoint_concurrency: usize,
     /// Bytes of the response body kept in the attempts log. Default 512.
     pub response_excerpt_bytes: usize,
 }
@@ -137,6 +140,7 @@ impl Default for WebhookSettings {
             secret_overlap_ms: 24 * 3_600_000,
             allow_loopback: false,
             concurrency: 64,
+            per_endpoint_concurrency: 16,
             response_excerpt_bytes: 512,
         }
     }
@@ -326,7 +330,10 @@ impl App {
                 batch,
             )));
         }
-        let webhook_slots = Arc::new(Semaphore::new(core.settings.webhooks.concurrency.max(1)));
+        let webhook_slots = webhook::Slots::new(
+            core.settings.webhooks.concurrency,
+            core.settings.webhooks.per_endpoint_concurrency,
+        );
         {
             let owner = format!("webhook-{worker_id}");
             let (core, sender, slots) = (core.clone(), self.sender.clone(), webhook_slots.clone());
@@ -380,11 +387,10 @@ impl App {
         }
         // Let deliveries in flight record their outcome (an unrecorded one is retried after its lease).
         let drain = async {
-            let email_total = core.settings.smtp.pool_size.max(1);
-            let webhook_total =
-                u32::try_from(core.settings.webhooks.concurrency.max(1)).unwrap_or(u32::MAX);
-            let _ = email_slots.acquire_many(email_total).await;
-            let _ = webhook_slots.acquire_many(webhook_total).await;
+            let _ = email_slots
+                .acquire_many(core.settings.smtp.pool_size.max(1))
+                .await;
+            webhook_slots.drain().await;
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
         result

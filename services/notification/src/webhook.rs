@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::dns::{Name, Resolve, Resolving};
@@ -180,6 +180,62 @@ fn describe(e: &reqwest::Error) -> String {
     message
 }
 
+/// Limits requests in flight: in total, and per endpoint so that one slow endpoint cannot take
+/// every slot from the others.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    total: Arc<Semaphore>,
+    size: usize,
+    per_endpoint: usize,
+    in_flight: Mutex<HashMap<String, usize>>,
+}
+
+impl Slots {
+    pub(crate) fn new(total: usize, per_endpoint: usize) -> Arc<Self> {
+        let size = total.max(1);
+        Arc::new(Self {
+            total: Arc::new(Semaphore::new(size)),
+            size,
+            per_endpoint: per_endpoint.max(1),
+            in_flight: Mutex::default(),
+        })
+    }
+
+    fn try_reserve(&self, endpoint_id: &str) -> bool {
+        let Ok(mut map) = self.in_flight.lock() else {
+            return true;
+        };
+        let n = map.entry(endpoint_id.to_string()).or_default();
+        if *n >= self.per_endpoint {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, endpoint_id: &str) {
+        if let Ok(mut map) = self.in_flight.lock()
+            && let Some(n) = map.get_mut(endpoint_id)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(endpoint_id);
+            }
+        }
+    }
+
+    /// Waits until every request in flight finished (shutdown).
+    pub(crate) async fn drain(&self) {
+        let _ = self
+            .total
+            .acquire_many(u32::try_from(self.size).unwrap_or(u32::MAX))
+            .await;
+    }
+}
+
+/// How long a delivery whose endpoint has all its slots busy waits before it is claimed again.
+const ENDPOINT_BUSY_DELAY_MICROS: i64 = 50_000;
+
 /// Claims as many due deliveries as there are free slots and starts each in its own task
 /// (a slow endpoint never holds up the others); returns how many were claimed. A finished
 /// delivery frees its slot and wakes the worker.
@@ -187,10 +243,10 @@ pub(crate) async fn run_batch(
     core: &Arc<Core>,
     sender: &WebhookSender,
     owner: &str,
-    slots: &Arc<Semaphore>,
+    slots: &Arc<Slots>,
 ) -> anyhow::Result<usize> {
     let settings = &core.settings;
-    let free = (slots.available_permits() as i64).min(settings.workers.batch_size);
+    let free = (slots.total.available_permits() as i64).min(settings.workers.batch_size);
     if free == 0 {
         return Ok(0);
     }
@@ -214,8 +270,23 @@ pub(crate) async fn run_batch(
                 continue;
             }
         };
-        let permit = slots.clone().acquire_owned().await?;
-        let (core, sender, owner) = (core.clone(), sender.clone(), owner.to_string());
+        if !slots.try_reserve(&endpoint.id) {
+            webhooks::postpone(
+                core.db.pool(),
+                &row.id,
+                owner,
+                now + ENDPOINT_BUSY_DELAY_MICROS,
+            )
+            .await?;
+            continue;
+        }
+        let permit = slots.total.clone().acquire_owned().await?;
+        let (core, sender, owner, slots) = (
+            core.clone(),
+            sender.clone(),
+            owner.to_string(),
+            slots.clone(),
+        );
         tokio::spawn(async move {
             let outcome = sender
                 .attempt(&endpoint, &row.event_id, &row.payload, core.clock.now())
@@ -224,6 +295,7 @@ pub(crate) async fn run_batch(
                 // The lease expires and the delivery is attempted again.
                 tracing::warn!(delivery_id = %row.id, %error, "cannot record webhook attempt");
             }
+            slots.release(&endpoint.id);
             drop(permit);
             core.webhook_wake.notify_one();
         });

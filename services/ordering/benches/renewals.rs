@@ -6,7 +6,7 @@
 //! Run (one command):
 //! ```text
 //! cargo bench -p ordering --bench renewals
-//! BENCH_SUBSCRIPTIONS=200000 BENCH_DUE=20000 BENCH_BATCH=1000 cargo bench -p ordering --bench renewals
+//! BENCH_SUBSCRIPTIONS=200000 BENCH_DUE=20000 BENCH_BATCH=1000 BENCH_CONCURRENCY=4 cargo bench -p ordering --bench renewals
 //! ```
 //! PostgreSQL comes from `MARKETPLACE_TEST_DATABASE_URL` (an admin URL), else
 //! `postgres://postgres@127.0.0.1:5432/postgres`; each run creates a fresh database and drops it
@@ -121,6 +121,7 @@ async fn run() -> anyhow::Result<()> {
     let mut settings = ordering::Settings::new(database, "http://127.0.0.1:9");
     settings.seed_demo = true;
     settings.scheduler_batch = batch;
+    settings.scheduler_concurrency = env("BENCH_CONCURRENCY", 4) as usize;
     let deps = ordering::Dependencies {
         bus: Arc::new(InProcessBus::new()),
         identity: IdentityKey::random(),

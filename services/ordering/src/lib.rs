@@ -68,6 +68,14 @@ pub struct Settings {
     /// Subscriptions claimed per scheduler transaction. Default 500.
     #[serde(default = "default_scheduler_batch")]
     pub scheduler_batch: i64,
+    /// Scheduler transactions run at once on PostgreSQL (disjoint rows by `SKIP LOCKED`;
+    /// SQLite always 1). Default 4.
+    #[serde(default = "default_scheduler_concurrency")]
+    pub scheduler_concurrency: usize,
+}
+
+fn default_scheduler_concurrency() -> usize {
+    4
 }
 
 fn default_term_end_reminder_days() -> i64 {
@@ -108,6 +116,7 @@ impl Settings {
             term_end_reminder_days: default_term_end_reminder_days(),
             scheduler_interval_ms: default_scheduler_interval_ms(),
             scheduler_batch: default_scheduler_batch(),
+            scheduler_concurrency: default_scheduler_concurrency(),
         }
     }
 
@@ -222,6 +231,7 @@ impl App {
             self.ctx.clone(),
             Duration::from_millis(self.settings.scheduler_interval_ms.max(10)),
             self.settings.scheduler_batch.max(1),
+            self.settings.scheduler_concurrency,
         );
         let done = scheduler.catch_up().await?;
         self.ctx.outbox.notify();
@@ -248,6 +258,7 @@ impl App {
             self.ctx.clone(),
             Duration::from_millis(self.settings.scheduler_interval_ms.max(10)),
             self.settings.scheduler_batch.max(1),
+            self.settings.scheduler_concurrency,
         );
         tasks.push(tokio::spawn(scheduler.run(self.background.clone())));
         let streams = self.ctx.streams.clone();

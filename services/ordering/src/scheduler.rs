@@ -6,6 +6,7 @@
 //! (unique per reseller), so a term is never renewed twice; after downtime the next tick catches
 //! up on everything that fell due. Time comes from the injectable clock.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use marketplace_proto::events::v1 as ev;
 use marketplace_proto::events::v1::envelope::Payload;
 use platform::ServiceError;
 use platform::clock::micros_to_timestamp;
+use platform::db::Backend;
 use sqlx::AnyConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -23,22 +25,30 @@ use crate::domain::policy::{self, Accepted, Now, ReminderKind};
 use crate::domain::state::ChangeType;
 use crate::domain::subscription::{Subscription, SubscriptionStatus};
 use crate::events::{self, reseller_facts};
-use crate::placing::{change_order, submit_change};
+use crate::domain::customer::Customer;
+use crate::placing::{Placed, change_order, submit_change};
 
 /// The background scheduler of one replica.
 pub(crate) struct Scheduler {
     ctx: Arc<Ctx>,
     interval: Duration,
     batch: i64,
+    concurrency: usize,
 }
 
 impl Scheduler {
-    /// A scheduler ticking every `interval`, claiming `batch` subscriptions per transaction.
-    pub(crate) fn new(ctx: Arc<Ctx>, interval: Duration, batch: i64) -> Self {
+    /// A scheduler ticking every `interval`, claiming `batch` subscriptions per transaction in
+    /// up to `concurrency` transactions at once (PostgreSQL; SQLite has one writer, so one).
+    pub(crate) fn new(ctx: Arc<Ctx>, interval: Duration, batch: i64, concurrency: usize) -> Self {
+        let concurrency = match ctx.store.db().backend() {
+            Backend::Postgres => concurrency.max(1),
+            Backend::Sqlite => 1,
+        };
         Self {
             ctx,
             interval,
             batch,
+            concurrency,
         }
     }
 
@@ -58,19 +68,30 @@ impl Scheduler {
     /// Handles everything due now, batch after batch; returns how many subscriptions reached
     /// term end (renewed or expired).
     pub(crate) async fn catch_up(&self) -> Result<usize, ServiceError> {
+        let workers = (0..self.concurrency).map(|_| self.term_ends());
         let mut total = 0;
-        loop {
-            let n = self.term_end_batch().await?;
-            total += n;
-            if n < self.batch as usize {
-                break;
-            }
+        for done in futures::future::join_all(workers).await {
+            total += done?;
         }
         while self.reminder_batch().await? >= self.batch as usize {}
         Ok(total)
     }
 
-    /// One transaction of term ends.
+    /// Term-end batches until a batch comes back short.
+    async fn term_ends(&self) -> Result<usize, ServiceError> {
+        let mut total = 0;
+        loop {
+            let n = self.term_end_batch().await?;
+            total += n;
+            if n < self.batch as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One transaction of term ends: claims a batch, reads the customers and resellers and the
+    /// renewal orders that may already exist once for the batch, reserves the order numbers,
+    /// then renews or expires each subscription.
     async fn term_end_batch(&self) -> Result<usize, ServiceError> {
         let ctx = &self.ctx;
         let now = ctx.now();
@@ -81,9 +102,47 @@ impl Scheduler {
             .claim_term_ends(&mut tx, today.key(), self.batch)
             .await?;
         let n = due.len();
+        let mut batch = Batch::default();
+        let renewing: Vec<&Subscription> = due
+            .iter()
+            .filter(|s| at_term_end(s, today) == Some(AtTermEnd::Renew))
+            .collect();
+        for sub in &renewing {
+            if !batch.customers.contains_key(&sub.customer_id) {
+                let c = ctx.store.customer(&mut tx, &sub.customer_id).await?;
+                batch.customers.insert(sub.customer_id.clone(), c);
+            }
+            if !batch.resellers.contains_key(&sub.reseller_id) {
+                let r = ctx.store.reseller(&mut tx, &sub.reseller_id).await?;
+                let facts = reseller_facts(&sub.reseller_id, r.as_ref());
+                batch.resellers.insert(sub.reseller_id.clone(), facts);
+            }
+        }
+        for reseller in batch.resellers.keys() {
+            let keys: Vec<String> = renewing
+                .iter()
+                .filter(|s| &s.reseller_id == reseller)
+                .map(|s| renewal_key(s))
+                .collect();
+            for chunk in keys.chunks(500) {
+                for (key, order) in ctx
+                    .store
+                    .existing_request_keys(&mut tx, reseller, chunk)
+                    .await?
+                {
+                    batch.existing.insert(key, order);
+                }
+            }
+        }
+        if !renewing.is_empty() {
+            batch.next_number = ctx
+                .store
+                .reserve_order_numbers(renewing.len() as i64)
+                .await?;
+        }
         for sub in due {
             match at_term_end(&sub, today) {
-                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub).await?,
+                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub, &mut batch).await?,
                 Some(AtTermEnd::Expire) => expire(ctx, &mut tx, sub, now).await?,
                 // Indexed as due but not (stale column): re-save to fix the column.
                 None => {
@@ -157,31 +216,51 @@ async fn send_reminders(
     Ok(())
 }
 
+/// What a term-end batch reads once.
+#[derive(Default)]
+struct Batch {
+    customers: HashMap<String, Option<Customer>>,
+    resellers: HashMap<String, ev::ResellerFacts>,
+    /// Renewal request keys that already have an order, with the order id.
+    existing: HashMap<String, String>,
+    /// The next reserved order number.
+    next_number: i64,
+}
+
+/// The idempotency key of the renewal of `sub`'s current term.
+fn renewal_key(sub: &Subscription) -> String {
+    let term_end = sub.term_end.map(|d| d.iso()).unwrap_or_default();
+    format!("renewal:{}:{term_end}", sub.id)
+}
+
 /// Places the renewal order of `sub`'s current term (idempotent per subscription and term end).
 async fn renew(
     ctx: &Ctx,
     conn: &mut AnyConnection,
     mut sub: Subscription,
+    batch: &mut Batch,
 ) -> Result<(), ServiceError> {
     let now = ctx.now();
     // Reminders of the ended term that never went out (downtime) are settled first.
     send_reminders(ctx, conn, &mut sub, now).await?;
-    let term_end = sub.term_end.map(|d| d.iso()).unwrap_or_default();
-    let key = format!("renewal:{}:{term_end}", sub.id);
-    if let Some(existing) = ctx
-        .store
-        .order_by_request(conn, &sub.reseller_id, &key)
-        .await?
-    {
-        // Renewed already (e.g. a replica crashed after placing it): only mark it in flight.
-        sub.pending_order_id = existing.id;
+    let key = renewal_key(&sub);
+    if let Some(existing) = batch.existing.get(&key) {
+        // Renewed already (the due column was stale): only mark it in flight.
+        sub.pending_order_id = existing.clone();
         sub.version += 1;
         return ctx.store.update_subscription(conn, &sub).await;
     }
-    let Some(customer) = ctx.store.customer(conn, &sub.customer_id).await? else {
+    let Some(Some(customer)) = batch.customers.get(&sub.customer_id) else {
         tracing::warn!(subscription = %sub.id, "renewal of a subscription whose customer is gone; expiring");
         return expire(ctx, conn, sub, now).await;
     };
+    let Some(facts) = batch.resellers.get(&sub.reseller_id) else {
+        return Err(ServiceError::internal(
+            "renewal batch",
+            "reseller facts not loaded",
+        ));
+    };
+    let term_end = sub.term_end.map(|d| d.iso()).unwrap_or_default();
     let amount = sub.price.unit_price.saturating_mul(i64::from(sub.quantity));
     let accepted = Accepted {
         change: ChangeType::Renewal,
@@ -191,15 +270,25 @@ async fn renew(
         explanation: format!("automatic renewal of the term that ended on {term_end}"),
     };
     let by = Actor {
-        user_id: "ordering-scheduler".into(),
+        user_id: SCHEDULER.into(),
         display_name: "Automatic renewal".into(),
         organization_id: sub.reseller_id.clone(),
         organization_name: String::new(),
         role: "service".into(),
     };
-    let mut order = change_order(&sub, &customer, &accepted, by, key, now);
-    submit_change(ctx, conn, &mut order, sub, &customer, "ordering-scheduler").await
+    let mut order = change_order(&sub, customer, &accepted, by, key, now);
+    let placed = Placed {
+        facts,
+        customer,
+        number: batch.next_number,
+        created_by: SCHEDULER,
+    };
+    batch.next_number += 1;
+    submit_change(ctx, conn, &mut order, sub, &placed).await
 }
+
+/// Who places renewal orders.
+const SCHEDULER: &str = "ordering-scheduler";
 
 /// Term over without renewal: EXPIRED.
 async fn expire(

@@ -296,7 +296,11 @@ impl Pool {
                             owner: owner.to_string(),
                             clock: self.clock.clone(),
                         };
-                        connector.advance(&ctx, &mut checkpoint, &saver).await
+                        let started = Instant::now();
+                        let report = connector.advance(&ctx, &mut checkpoint, &saver).await;
+                        metrics::histogram!("provisioning_vendor_round_seconds", "connector" => job.connector.clone())
+                            .record(started.elapsed().as_secs_f64());
+                        report
                     }
                     Err(error) => Report::new(Step::Error(error)),
                 }
@@ -448,6 +452,14 @@ impl Pool {
                     self.outbox.notify();
                 }
                 for p in &prepared {
+                    if let Some(error) = &p.error {
+                        metrics::counter!("provisioning_vendor_errors_total", "connector" => p.connector.clone(), "class" => error.class.as_str())
+                            .increment(1);
+                    }
+                    if !p.state.is_active() {
+                        metrics::counter!("provisioning_jobs_finished_total", "connector" => p.connector.clone(), "state" => p.state.as_str())
+                            .increment(1);
+                    }
                     match &p.error {
                         Some(error) if p.state.is_active() => {
                             tracing::info!(job_id = %p.job_id, %error, retry_in_ms = p.next_in.as_millis() as u64, "vendor error; will retry")

@@ -159,12 +159,16 @@ impl Snapshot {
             self.entries
                 .partition_point(|e| (e.sort_key.as_str(), e.plan.id.as_str()) <= (key, id))
         });
-        let total = self.entries.iter().filter(|e| filter.matches(e)).count();
-        let page = self.entries[start..]
-            .iter()
-            .filter(|e| filter.matches(e))
-            .take(limit)
-            .collect();
+        let mut total = 0;
+        let mut page = Vec::with_capacity(limit.min(64));
+        for (i, e) in self.entries.iter().enumerate() {
+            if filter.matches(e) {
+                total += 1;
+                if i >= start && page.len() < limit {
+                    page.push(e);
+                }
+            }
+        }
         (page, total)
     }
 

@@ -574,3 +574,56 @@ async fn callers_must_be_authenticated() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn replicas_on_one_database_see_each_others_changes() {
+    for backend in marketplace_platform::db::testing::backends().await {
+        let database = marketplace_platform::db::testing::fresh_settings(backend).await;
+        let a = Harness::start_on(database.clone(), true).await;
+        let b = Harness::start_on(database, false).await;
+        let get = |h: &Harness| {
+            let (mut c, r) = (
+                h.c(),
+                h.req(
+                    &staff(),
+                    GetPlanRequest {
+                        plan_id: "plan-autodesk-autocad-annual".into(),
+                        ..Default::default()
+                    },
+                ),
+            );
+            async move { c.get_plan(r).await.unwrap().into_inner() }
+        };
+        let before = get(&b).await;
+        let change = pb::Plan {
+            id: before.id.clone(),
+            etag: before.etag.clone(),
+            name: "AutoCAD - Annual (renamed)".into(),
+            ..Default::default()
+        };
+        a.c()
+            .update_plan(a.req(
+                &staff(),
+                pb::UpdatePlanRequest {
+                    plan: Some(change),
+                    update_mask: vec!["name".into()],
+                },
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&a).await.name,
+            "AutoCAD - Annual (renamed)",
+            "a replica sees its own change at once"
+        );
+        tokio::time::sleep(catalog::READ_MODEL_REFRESH + std::time::Duration::from_millis(50))
+            .await;
+        assert_eq!(
+            get(&b).await.name,
+            "AutoCAD - Annual (renamed)",
+            "another replica sees it within the refresh interval"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+}

@@ -286,6 +286,26 @@ pub async fn claim(
     Ok(rows.iter().map(delivery).collect())
 }
 
+/// Gives a claimed delivery back without attempting it (its endpoint is busy): the claim's
+/// attempt is not counted and the delivery is due again at `next_attempt_at`.
+pub async fn postpone(
+    pool: &AnyPool,
+    id: &str,
+    owner: &str,
+    next_attempt_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1, next_attempt_at = $1 \
+         WHERE id = $2 AND lease_owner = $3",
+    )
+    .bind(next_attempt_at)
+    .bind(id.to_string())
+    .bind(owner.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// One attempt of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRow {

@@ -361,6 +361,16 @@ async fn rotated_secret_signs_alongside_the_previous_one_during_the_overlap() {
             vec![old.clone(), rotated.secret.clone()],
             "both old and new verify"
         );
+        // After the overlap (60 s in tests) only the new secret signs.
+        svc.clock.advance(time::Duration::seconds(61));
+        svc.publish(&order_submitted(
+            RESELLER,
+            &uuid::Uuid::now_v7().to_string(),
+        ))
+        .await;
+        let got = rx.wait_for(2, Duration::from_secs(10)).await;
+        assert_eq!(got[1].signature_count, 1);
+        assert_eq!(got[1].verified_by, vec![rotated.secret.clone()]);
         rx.stop();
         svc.stop().await;
     }
@@ -472,6 +482,46 @@ async fn test_send_reports_the_attempt_and_bad_input_is_refused_with_nothing_sto
             .unwrap_err();
         assert_eq!(gone.code(), tonic::Code::NotFound);
         rx.stop();
+        svc.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_cannot_take_every_slot_from_the_others() {
+    for backend in backends().await {
+        let svc = start_with(backend, |s| {
+            s.webhooks.concurrency = 4;
+            s.webhooks.per_endpoint_concurrency = 2;
+        })
+        .await;
+        let slow = Receiver::start().await;
+        slow.set_default(Behaviour::Slow(300));
+        let fast = Receiver::start().await;
+        let (_, _) = create(&svc, &slow.url(), &["order.submitted"]).await;
+        let (fast_ep, _) = create(&svc, &fast.url(), &["order_item.failed"]).await;
+        let order = uuid::Uuid::now_v7().to_string();
+        for _ in 0..12 {
+            svc.publish(&order_submitted(
+                RESELLER,
+                &uuid::Uuid::now_v7().to_string(),
+            ))
+            .await;
+        }
+        svc.publish(&fulfilment_failed(RESELLER, &order)).await;
+        let got = fast.wait_for(1, Duration::from_secs(10)).await;
+        assert_eq!(got.len(), 1);
+        // Without a per-endpoint cap the slow endpoint would hold all 4 slots for ~600 ms
+        // (8+ of its requests started first); with 2 per endpoint the fast one goes at once.
+        let slow_started = slow.received().len();
+        assert!(
+            slow_started <= 4,
+            "the fast endpoint waited for the slow one's backlog ({slow_started} slow requests first)"
+        );
+        let all = slow.wait_for(12, Duration::from_secs(20)).await;
+        assert_eq!(all.len(), 12, "the slow endpoint still gets everything");
+        let _ = settled(&svc, &fast_ep.id, 1).await;
+        slow.stop();
+        fast.stop();
         svc.stop().await;
     }
 }

@@ -106,19 +106,19 @@ impl Store {
         Ok(last - n + 1)
     }
 
-    /// Which of `keys` already name an order of `reseller_id`.
+    /// Which of `keys` already name an order of `reseller_id`: (request key, order id).
     pub(crate) async fn existing_request_keys(
         &self,
         conn: &mut AnyConnection,
         reseller_id: &str,
         keys: &[String],
-    ) -> Result<Vec<String>, ServiceError> {
+    ) -> Result<Vec<(String, String)>, ServiceError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT request_key FROM orders WHERE reseller_id = $1 AND request_key IN ({})",
+            "SELECT request_key, id FROM orders WHERE reseller_id = $1 AND request_key IN ({})",
             list.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reseller_id.to_string());
@@ -127,7 +127,7 @@ impl Store {
         }
         let rows = q.fetch_all(conn).await?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>("request_key").map_err(Into::into))
+            .map(|r| Ok((r.try_get("request_key")?, r.try_get("id")?)))
             .collect()
     }
 

@@ -53,6 +53,25 @@ async fn new_subscriptions_succeed_at_both_vendors() {
         let ad = app
             .wait_state("ad-new", pb::JobState::Succeeded, WAIT)
             .await;
+        // A redelivered / repeated request (new event id, same request id) creates no second job.
+        world
+            .publish(Payload::FulfilmentRequested(request(
+                "autodesk",
+                "ad-new",
+                ChangeType::NewSubscription,
+                3,
+            )))
+            .await;
+        // A plan without a known connector fails visibly (staff alerted) instead of vanishing.
+        let mut unknown = request("autodesk", "no-connector", ChangeType::NewSubscription, 1);
+        if let Some(plan) = unknown.plan.as_mut() {
+            plan.connector = "adobe_vip".into();
+        }
+        world.publish(Payload::FulfilmentRequested(unknown)).await;
+        let failed = app
+            .wait_state("no-connector", pb::JobState::Failed, WAIT)
+            .await;
+        assert_eq!(last_error(&failed).vendor_code, "unknown_connector");
         let ms = app
             .wait_state("ms-new", pb::JobState::Succeeded, WAIT)
             .await;
@@ -88,14 +107,27 @@ async fn new_subscriptions_succeed_at_both_vendors() {
             "{ms:#?}"
         );
         assert_eq!(ms.quantity, 5);
+        world
+            .wait_events("SUBMITTED events", WAIT, |e| {
+                e.iter()
+                    .filter(|e| e.r#type == "fulfilment_progressed")
+                    .count()
+                    >= 3
+            })
+            .await;
         assert_eq!(
             world.seen("fulfilment_progressed").len(),
-            2,
+            3,
             "SUBMITTED once per job"
         );
 
         let journal = sim.sim.journal();
         assert_eq!(journal.effective_provisionings.len(), 2, "{backend:?}");
+        assert_eq!(
+            app.jobs_of_order("ad-new").await.len(),
+            1,
+            "one job per request id"
+        );
         assert!(
             journal
                 .effective_count_by_reference()

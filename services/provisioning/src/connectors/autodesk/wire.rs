@@ -279,3 +279,114 @@ fn field_of(message: &str) -> Option<&'static str> {
         .find(|(needle, _)| message.contains(needle))
         .map(|(_, field)| *field)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::order::{Contact, Customer, FulfilmentOrder, Plan, Reseller};
+
+    fn job(change: Change, quantity: i32, previous: i32) -> JobContext {
+        JobContext {
+            job_id: "job-1".into(),
+            generation: 0,
+            order: FulfilmentOrder {
+                request_id: "r".into(),
+                order_id: "o".into(),
+                order_number: "ORD-1".into(),
+                order_item_id: "i".into(),
+                change,
+                reseller: Reseller {
+                    autodesk_partner_csn: "5100000009".into(),
+                    ..Reseller::default()
+                },
+                customer: Customer {
+                    name: "Acme".into(),
+                    country_code: "DE".into(),
+                    contacts: vec![Contact {
+                        email: "a@acme.example".into(),
+                        role: "contract_manager".into(),
+                        ..Contact::default()
+                    }],
+                    ..Customer::default()
+                },
+                plan: Plan {
+                    vendor_sku: "C1RK1WW1762T548".into(),
+                    ..Plan::default()
+                },
+                quantity,
+                previous_quantity: previous,
+                parameters: BTreeMap::new(),
+                subscription_id: String::new(),
+                vendor_subscription_id: "72000000000001".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn orders_carry_the_stable_reference_and_the_right_action() {
+        let (endpoint, body) = order_body(&job(Change::NewSubscription, 3, 0), "5100000001")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(endpoint, Endpoint::Fulfillment);
+        assert_eq!(
+            (body["action"].as_str(), body["poNumber"].as_str()),
+            (Some("New"), Some("job-1"))
+        );
+        assert_eq!(body["reseller"], "5100000009");
+        assert_eq!(body["endCustomerAccount"]["csn"], Value::Null);
+        let (endpoint, body) =
+            order_body(&job(Change::SeatDecrease, 2, 5), "x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                endpoint,
+                body["action"].as_str(),
+                body["items"][0]["quantity"].as_i64()
+            ),
+            (Endpoint::Revoke, Some("RemoveSeats"), Some(3))
+        );
+        let (endpoint, body) =
+            order_body(&job(Change::Cancellation, 2, 2), "x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (endpoint, body["action"].as_str()),
+            (Endpoint::Revoke, Some("TurnOffAutoRenew"))
+        );
+        assert_eq!(
+            order_body(&job(Change::Suspension, 2, 2), "x")
+                .map(|_| ())
+                .unwrap_err()
+                .class,
+            ErrorClass::Permanent
+        );
+        let mut resubmitted = job(Change::NewSubscription, 1, 0);
+        resubmitted.generation = 2;
+        let (_, body) = order_body(&resubmitted, "x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(body["partnerOrderId"], "job-1-2");
+    }
+
+    #[test]
+    fn status_answers_are_read_defensively() {
+        let j = job(Change::NewSubscription, 1, 0);
+        assert!(matches!(
+            status(&j, "t", &Value::Null),
+            Status::Processing(_)
+        ));
+        assert!(matches!(
+            status(
+                &j,
+                "t",
+                &serde_json::json!({"status": "Completed", "subscriptions": "nope"})
+            ),
+            Status::Completed(_)
+        ));
+        let failed = status(
+            &j,
+            "t",
+            &serde_json::json!({"status": "Failed", "error": {"code": "UAN-CON-00101", "message": "bad e-mail"}}),
+        );
+        let Status::Failed(error) = failed else {
+            panic!("not failed")
+        };
+        assert_eq!(error.violations[0].field, "customer.contacts[0].email");
+    }
+}
