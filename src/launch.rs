@@ -209,6 +209,12 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         None
     };
 
+    // Embedded mode: partner webhooks on this machine (loopback) are allowed for local testing,
+    // unless configured otherwise; separate processes keep the safe default (refused).
+    if all && config.notification["webhooks"].get("allow_loopback").is_none() {
+        set_key(&mut config.notification, "webhooks.allow_loopback", json!(true));
+    }
+
     // Bind every service listener first, so peers know each other's addresses.
     let mut listeners = Vec::new();
     for (role, name) in [

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
@@ -214,9 +213,15 @@ pub(crate) async fn run(
         ))
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(grpc_listener),
+            // tonic ignores `tcp_nodelay` for an external incoming stream: set it here.
+            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             gw.shutdown.clone().cancelled_owned(),
         );
+    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let rest = axum::serve(http_listener, rest_router(gw.clone()))
         .with_graceful_shutdown(gw.shutdown.clone().cancelled_owned());
 

@@ -187,8 +187,8 @@ async fn run() -> anyhow::Result<()> {
 
     println!("EXPLAIN of the scheduler's claim query:");
     let explain = format!(
-        "EXPLAIN SELECT doc FROM subscriptions WHERE due_day <= {} ORDER BY due_day LIMIT {batch} FOR UPDATE SKIP LOCKED",
-        today.key()
+        "EXPLAIN SELECT due_day, id, doc FROM subscriptions WHERE due_day <= {today} AND (due_day, id) > (20250101, 'sub-00000499') ORDER BY due_day, id LIMIT {batch} FOR UPDATE SKIP LOCKED",
+        today = today.key()
     );
     for row in sqlx::query(sqlx::AssertSqlSafe(explain))
         .fetch_all(&mut conn)

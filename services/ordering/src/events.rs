@@ -126,12 +126,23 @@ pub(crate) async fn record(
     change: Change,
     reseller: &ev::ResellerFacts,
 ) -> Result<(), ServiceError> {
-    order.version += 1;
-    let now = ctx.now();
+    let described = change.describe(order);
+    let payload = status_payload(order, change, reseller);
     ctx.store
-        .append_history(conn, order, &change.describe(order), now)
+        .append_history(conn, order, &described, ctx.now())
         .await?;
-    let payload = match change {
+    append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await
+}
+
+/// Bumps the order version for one status change and builds its event (the caller stores the
+/// history row and appends the event).
+pub(crate) fn status_payload(
+    order: &mut Order,
+    change: Change,
+    reseller: &ev::ResellerFacts,
+) -> Payload {
+    order.version += 1;
+    match change {
         Change::Order { from, to, reason } => Payload::OrderStatusChanged(ev::OrderStatusChanged {
             order_id: order.id.clone(),
             order_number: order.number.clone(),
@@ -156,8 +167,7 @@ pub(crate) async fn record(
                 version: order.version,
             })
         }
-    };
-    append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await
+    }
 }
 
 /// `fulfilment_requested` for the current attempt of `item`.

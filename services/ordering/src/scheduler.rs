@@ -26,7 +26,9 @@ use crate::domain::state::ChangeType;
 use crate::domain::subscription::{Subscription, SubscriptionStatus};
 use crate::events::{self, reseller_facts};
 use crate::domain::customer::Customer;
-use crate::placing::{Placed, change_order, submit_change};
+use crate::domain::order::Order;
+use crate::domain::state::OrderStatus;
+use crate::placing::{change_order, order_name, submit_effects};
 
 /// The background scheduler of one replica.
 pub(crate) struct Scheduler {
@@ -77,29 +79,35 @@ impl Scheduler {
         Ok(total)
     }
 
-    /// Term-end batches until a batch comes back short.
+    /// Term-end batches until a batch comes back short, moving a keyset forward so each
+    /// claim starts after the rows this worker already handled.
     async fn term_ends(&self) -> Result<usize, ServiceError> {
         let mut total = 0;
+        let mut after = None;
         loop {
-            let n = self.term_end_batch().await?;
+            let (n, last) = self.term_end_batch(after.as_ref()).await?;
             total += n;
             if n < self.batch as usize {
                 return Ok(total);
             }
+            after = last;
         }
     }
 
     /// One transaction of term ends: claims a batch, reads the customers and resellers and the
     /// renewal orders that may already exist once for the batch, reserves the order numbers,
     /// then renews or expires each subscription.
-    async fn term_end_batch(&self) -> Result<usize, ServiceError> {
+    async fn term_end_batch(
+        &self,
+        after: Option<&(i64, String)>,
+    ) -> Result<(usize, Option<(i64, String)>), ServiceError> {
         let ctx = &self.ctx;
         let now = ctx.now();
         let today = Now::at(now).today;
         let mut tx = ctx.store.begin().await?;
-        let due = ctx
+        let (due, last) = ctx
             .store
-            .claim_term_ends(&mut tx, today.key(), self.batch)
+            .claim_term_ends(&mut tx, today.key(), after, self.batch)
             .await?;
         let n = due.len();
         let mut batch = Batch::default();
@@ -152,11 +160,18 @@ impl Scheduler {
                 }
             }
         }
+        ctx.store
+            .append_histories(&mut tx, &batch.history, now)
+            .await?;
+        ctx.store.insert_orders(&mut tx, &batch.orders).await?;
+        ctx.store
+            .update_subscriptions(&mut tx, &batch.subscriptions)
+            .await?;
         tx.commit().await?;
         if n > 0 {
             ctx.outbox.notify();
         }
-        Ok(n)
+        Ok((n, last))
     }
 
     /// One transaction of reminders.
@@ -225,6 +240,11 @@ struct Batch {
     existing: HashMap<String, String>,
     /// The next reserved order number.
     next_number: i64,
+    /// Renewal orders to insert, their history rows and their subscriptions to save, written
+    /// in multi-row statements at the end of the batch.
+    orders: Vec<Order>,
+    history: Vec<(Order, String)>,
+    subscriptions: Vec<Subscription>,
 }
 
 /// The idempotency key of the renewal of `sub`'s current term.
@@ -277,14 +297,20 @@ async fn renew(
         role: "service".into(),
     };
     let mut order = change_order(&sub, customer, &accepted, by, key, now);
-    let placed = Placed {
-        facts,
-        customer,
-        number: batch.next_number,
-        created_by: SCHEDULER,
-    };
+    order.number = Order::format_number(order_name(now).1, batch.next_number);
     batch.next_number += 1;
-    submit_change(ctx, conn, &mut order, sub, &placed).await
+    let change = order.transition(OrderStatus::InProgress, "renewal at term end", now)?;
+    let described = change.describe(&order);
+    let payload = events::status_payload(&mut order, change, facts);
+    batch.history.push((order.clone(), described));
+    events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
+    submit_effects(ctx, conn, &mut order, customer, facts, SCHEDULER).await?;
+    sub.pending_order_id = order.id.clone();
+    sub.updated_at = now;
+    sub.version += 1;
+    batch.orders.push(order);
+    batch.subscriptions.push(sub);
+    Ok(())
 }
 
 /// Who places renewal orders.

@@ -5,7 +5,7 @@
 //! Run:
 //! ```text
 //! cargo bench -p provisioning --bench throughput
-//! BENCH_JOBS=5000 BENCH_SAMPLES=500 BENCH_BATCH=32 cargo bench -p provisioning --bench throughput
+//! BENCH_JOBS=5000 BENCH_SAMPLES=500 BENCH_BATCH=16 cargo bench -p provisioning --bench throughput
 //! ```
 //! PostgreSQL comes from `MARKETPLACE_TEST_DATABASE_URL` (an admin URL), else
 //! `postgres://postgres@127.0.0.1:5432/postgres`; each run creates fresh databases.
@@ -127,7 +127,7 @@ async fn setup(workers: usize) -> Setup {
         },
         worker: WorkerSettings {
             workers,
-            claim_batch: env("BENCH_BATCH", 16) as i64,
+            claim_batch: env("BENCH_BATCH", 32) as i64,
             poll_interval_ms: 200,
             ..WorkerSettings::default()
         },

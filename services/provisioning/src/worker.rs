@@ -202,7 +202,17 @@ impl Pool {
             let mut pending: Vec<Prepared> = Vec::new();
             let mut oldest: Option<Instant> = None;
             for job in claimed {
-                match self.process(&owner, job, claimed_at).await {
+                // Each job runs in its own task: even a bug triggered by vendor input cannot take
+                // the worker down (the job is retried after its lease).
+                let job_id = job.id.clone();
+                let (pool, job_owner) = (self.clone(), owner.clone());
+                let flow = tokio::spawn(async move { pool.process(&job_owner, job, claimed_at).await })
+                    .await
+                    .unwrap_or_else(|error| {
+                        tracing::error!(%job_id, %error, "job processing panicked; the job is retried after its lease");
+                        Flow::Skip
+                    });
+                match flow {
                     Flow::Crash => {
                         tracing::warn!(worker = %owner, "worker stopped by test hook (simulated crash)");
                         return;
@@ -273,6 +283,7 @@ impl Pool {
             return Flow::Skip;
         }
         let mut checkpoint: Checkpoint = serde_json::from_str(&job.checkpoint).unwrap_or_default();
+        let mut before: Option<Checkpoint> = None;
         let report = match self.connectors.get(&job.connector).cloned() {
             None => Report::new(Step::Error(VendorError::permanent(
                 "unknown_connector",
@@ -290,6 +301,7 @@ impl Pool {
                 }
                 match self.context(&job, &mut checkpoint).await {
                     Ok(ctx) => {
+                        before = Some(checkpoint.clone());
                         let saver = Saver {
                             db: self.db.clone(),
                             job_id: job.id.clone(),
@@ -315,7 +327,12 @@ impl Pool {
             tracing::warn!(job_id = %job.id, "lease lost while working; another worker owns the job");
             return Flow::Skip;
         }
-        Flow::Record(Box::new(self.prepare(&job, &checkpoint, report)))
+        Flow::Record(Box::new(self.prepare(
+            &job,
+            before.as_ref(),
+            &checkpoint,
+            report,
+        )))
     }
 
     /// The connector's view of the job, with remembered vendor accounts filled in.
@@ -329,17 +346,15 @@ impl Pool {
         })?;
         let parameters: BTreeMap<String, String> =
             serde_json::from_str(&job.parameters).unwrap_or_default();
-        let mut order = events::order_from_proto(&request, parameters)
+        let order = events::order_from_proto(&request, parameters)
             .ok_or_else(|| VendorError::permanent("bad_request", "the request names no change"))?;
         let needs_account = match job.connector.as_str() {
             "microsoft_nce" => {
                 checkpoint.customer_tenant_id.is_none()
                     && order.customer.microsoft_tenant_id.is_empty()
             }
-            "autodesk" => {
-                order.customer.autodesk_csn.is_empty()
-                    && order.change == crate::domain::order::Change::NewSubscription
-            }
+            // Autodesk end-customer CSNs travel back through ordering
+            // (`FulfilmentSucceeded.autodesk_customer_csn` → `CustomerFacts.autodesk_csn`).
             _ => false,
         };
         if needs_account {
@@ -347,13 +362,9 @@ impl Pool {
                 .await
                 .map_err(|e| VendorError::transient("storage", e.to_string()))?;
             if let Some(account) = account {
-                if job.connector == "microsoft_nce" {
-                    checkpoint.customer_tenant_id = Some(account.account_id);
-                    checkpoint.customer_tenant_domain = Some(account.domain);
-                    checkpoint.mca_confirmed |= account.agreement_confirmed;
-                } else {
-                    order.customer.autodesk_csn = account.account_id;
-                }
+                checkpoint.customer_tenant_id = Some(account.account_id);
+                checkpoint.customer_tenant_domain = Some(account.domain);
+                checkpoint.mca_confirmed |= account.agreement_confirmed;
             }
         }
         Ok(JobContext {
@@ -364,7 +375,13 @@ impl Pool {
     }
 
     /// Decides the transition of a round and builds what to store and publish.
-    fn prepare(&self, job: &JobRow, checkpoint: &Checkpoint, report: Report) -> Prepared {
+    fn prepare(
+        &self,
+        job: &JobRow,
+        before: Option<&Checkpoint>,
+        checkpoint: &Checkpoint,
+        report: Report,
+    ) -> Prepared {
         let now = self.clock.now();
         let now_micros = to_micros(now);
         let state = JobState::parse(&job.state).unwrap_or(JobState::Submitted);
@@ -434,7 +451,7 @@ impl Pool {
             customer_id: job.customer_id.clone(),
             outcome,
             event,
-            account: remembered_account(job, checkpoint, &t.announce),
+            account: before.and_then(|before| remembered_account(job, before, checkpoint)),
             state: t.state,
             error: t.error,
             next_in: t.next_in,
@@ -502,34 +519,23 @@ impl Pool {
     }
 }
 
-/// The vendor account a round established for the customer, to reuse for later jobs.
+/// The Microsoft tenant a round created (or attested) for the customer, to reuse for later jobs
+/// (also those of re-submissions, which ordering sends as new requests).
 fn remembered_account(
     job: &JobRow,
-    checkpoint: &Checkpoint,
-    announce: &Announce,
+    before: &Checkpoint,
+    after: &Checkpoint,
 ) -> Option<store::Account> {
-    match job.connector.as_str() {
-        "microsoft_nce" => checkpoint
-            .customer_tenant_id
-            .as_ref()
-            .map(|id| store::Account {
-                account_id: id.clone(),
-                domain: checkpoint
-                    .customer_tenant_domain
-                    .clone()
-                    .unwrap_or_default(),
-                agreement_confirmed: checkpoint.mca_confirmed,
-            }),
-        "autodesk" => match announce {
-            Announce::Succeeded(s) if !s.autodesk_customer_csn.is_empty() => Some(store::Account {
-                account_id: s.autodesk_customer_csn.clone(),
-                domain: String::new(),
-                agreement_confirmed: false,
-            }),
-            _ => None,
-        },
-        _ => None,
+    let changed = after.customer_tenant_id != before.customer_tenant_id
+        || after.mca_confirmed != before.mca_confirmed;
+    if job.connector != "microsoft_nce" || !changed {
+        return None;
     }
+    after.customer_tenant_id.as_ref().map(|id| store::Account {
+        account_id: id.clone(),
+        domain: after.customer_tenant_domain.clone().unwrap_or_default(),
+        agreement_confirmed: after.mca_confirmed,
+    })
 }
 
 /// Saves checkpoints for one claimed job.

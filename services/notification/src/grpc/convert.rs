@@ -42,7 +42,7 @@ fn delivery_status(s: &str) -> pb::DeliveryStatus {
         status::PENDING => pb::DeliveryStatus::Pending,
         status::RETRYING => pb::DeliveryStatus::Retrying,
         status::SUCCEEDED => pb::DeliveryStatus::Succeeded,
-        // The contract has no SKIPPED: a skipped e-mail is a failed one whose last_error says why.
+        status::SKIPPED => pb::DeliveryStatus::Skipped,
         _ => pb::DeliveryStatus::Failed,
     }
 }

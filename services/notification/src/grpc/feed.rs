@@ -153,7 +153,7 @@ impl NotificationService for FeedService {
     ) -> Result<Response<pb::Preferences>, Status> {
         let principal = self.principal(&request)?;
         principal.require(&[Role::ResellerAdmin, Role::ResellerUser])?;
-        let reseller = principal.reseller_scope("")?;
+        let reseller = principal.reseller_scope(&request.get_ref().reseller_id)?;
         let mut conn = self
             .core
             .db

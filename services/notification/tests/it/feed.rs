@@ -319,7 +319,7 @@ async fn preferences_redirect_subscription_ready_mute_kinds_and_pick_the_locale(
         let svc = start(backend).await;
         let mut admin = svc.feed(reseller_admin(RESELLER));
         let defaults = admin
-            .get_preferences(pb::GetPreferencesRequest {})
+            .get_preferences(pb::GetPreferencesRequest::default())
             .await
             .expect("get")
             .into_inner();

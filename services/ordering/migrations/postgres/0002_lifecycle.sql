@@ -5,6 +5,6 @@
 --   remind_at: µs when the next unsent reminder falls due; NULL when none.
 ALTER TABLE subscriptions ADD COLUMN due_day BIGINT;
 ALTER TABLE subscriptions ADD COLUMN remind_at BIGINT;
-CREATE INDEX subscriptions_due ON subscriptions (due_day);
+CREATE INDEX subscriptions_due ON subscriptions (due_day, id);
 CREATE INDEX subscriptions_remind ON subscriptions (remind_at);
 CREATE INDEX subscriptions_by_customer ON subscriptions (customer_id, created_at, id);

@@ -8,9 +8,7 @@ mod notes;
 mod resubmit;
 mod submit;
 
-pub(crate) use change::{
-    ChangeRequest, Placed, change_order, place_change, submit_change, visible_subscription,
-};
+pub(crate) use change::{ChangeRequest, change_order, place_change, visible_subscription};
 pub(crate) use checkout::checkout;
 pub(crate) use notes::add_note;
 pub(crate) use resubmit::resubmit;
@@ -203,7 +201,7 @@ fn new_subscription(
 
 /// What buying does beyond the status change: subscriptions for new-subscription items,
 /// `order_submitted`, and one `fulfilment_requested` per item.
-pub(super) async fn submit_effects(
+pub(crate) async fn submit_effects(
     ctx: &Ctx,
     conn: &mut AnyConnection,
     order: &mut Order,
@@ -249,7 +247,7 @@ pub(super) async fn submit_effects(
     Ok(())
 }
 
-pub(super) fn order_name(now: i64) -> (String, i32) {
+pub(crate) fn order_name(now: i64) -> (String, i32) {
     let t = platform::clock::from_micros(now);
     (
         Order::format_name(t.day(), t.month() as u8, t.year()),

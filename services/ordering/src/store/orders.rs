@@ -159,6 +159,82 @@ impl Store {
         Ok(rows == 1)
     }
 
+    /// Inserts many orders in multi-row statements (renewal batches); ABORTED when any request
+    /// key was taken meanwhile (the caller's transaction then rolls back).
+    pub(crate) async fn insert_orders(
+        &self,
+        conn: &mut AnyConnection,
+        orders: &[Order],
+    ) -> Result<(), ServiceError> {
+        for chunk in orders.chunks(200) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=12).map(|c| format!("${}", r * 12 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO orders (id, reseller_id, customer_id, number, status, request_key, has_autodesk, markup_only, created_at, updated_at, version, doc) VALUES {} ON CONFLICT (reseller_id, request_key) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for o in chunk {
+                q = q
+                    .bind(o.id.clone())
+                    .bind(o.reseller_id.clone())
+                    .bind(o.customer_id.clone())
+                    .bind(o.number.clone())
+                    .bind(o.status.as_str())
+                    .bind(o.request_key.clone())
+                    .bind(platform::db::flag(o.has_autodesk()))
+                    .bind(platform::db::flag(o.is_markup_only()))
+                    .bind(o.created_at)
+                    .bind(o.updated_at)
+                    .bind(o.version)
+                    .bind(encode(o)?);
+            }
+            let inserted = q.execute(&mut *conn).await?.rows_affected();
+            if inserted != chunk.len() as u64 {
+                return Err(ServiceError::conflict(
+                    "a renewal order was placed concurrently; the batch is retried",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records many history rows (`(order snapshot, change)`) in multi-row statements.
+    pub(crate) async fn append_histories(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[(Order, String)],
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        for chunk in rows.chunks(400) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=5).map(|c| format!("${}", r * 5 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO order_history (order_id, version, change, created_at, snapshot) VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (o, change) in chunk {
+                q = q
+                    .bind(o.id.clone())
+                    .bind(o.version)
+                    .bind(change.clone())
+                    .bind(now)
+                    .bind(encode(o)?);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     /// Saves an order whose stored version is `expected`; ABORTED when someone else won.
     pub(crate) async fn update_order(
         &self,

@@ -1,7 +1,7 @@
 //! Subscriptions.
 
 use platform::ServiceError;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use super::{Arg, Cursor, Query, Store, decode, encode, expect_one, like_pattern};
 use crate::domain::lifecycle::{next_reminder_at, term_end_due};
@@ -29,24 +29,35 @@ impl Store {
         next_reminder_at(s, policy::for_vendor(&s.plan.vendor_id), &self.rules)
     }
 
-    /// Claims up to `limit` subscriptions whose term ended before `today_key` (yyyymmdd), locked
-    /// for this transaction; rows another replica holds are skipped (PostgreSQL `SKIP LOCKED`).
+    /// Claims up to `limit` subscriptions whose term ended before `today_key` (yyyymmdd), after
+    /// the keyset `after` (the last `(due_day, id)` this worker claimed, so a pass never walks
+    /// the index entries of rows it already handled), locked for this transaction; rows another
+    /// replica holds are skipped (PostgreSQL `SKIP LOCKED`). Returns the rows and the new keyset.
     pub(crate) async fn claim_term_ends(
         &self,
         conn: &mut AnyConnection,
         today_key: i64,
+        after: Option<&(i64, String)>,
         limit: i64,
-    ) -> Result<Vec<Subscription>, ServiceError> {
+    ) -> Result<(Vec<Subscription>, Option<(i64, String)>), ServiceError> {
+        let (from_day, from_id) = after.cloned().unwrap_or((i64::MIN, String::new()));
         let sql = format!(
-            "SELECT doc FROM subscriptions WHERE due_day <= $1 ORDER BY due_day LIMIT $2{}",
+            "SELECT due_day, id, doc FROM subscriptions WHERE due_day <= $1 AND (due_day, id) > ($2, $3) ORDER BY due_day, id LIMIT $4{}",
             self.db().skip_locked()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(today_key)
+            .bind(from_day)
+            .bind(from_id)
             .bind(limit)
             .fetch_all(conn)
             .await?;
-        rows.iter().map(decode).collect()
+        let last = match rows.last() {
+            Some(row) => Some((row.try_get("due_day")?, row.try_get("id")?)),
+            None => None,
+        };
+        let subs = rows.iter().map(decode).collect::<Result<_, _>>()?;
+        Ok((subs, last))
     }
 
     /// Claims up to `limit` subscriptions with a reminder due at `now` (µs), locked likewise.
@@ -135,6 +146,52 @@ impl Store {
         expect_one(rows, "subscription")
     }
 
+    /// Saves many subscriptions (each stored at `version - 1`): one multi-row statement per
+    /// chunk on PostgreSQL, row by row on SQLite. ABORTED when any was changed meanwhile.
+    pub(crate) async fn update_subscriptions(
+        &self,
+        conn: &mut AnyConnection,
+        subs: &[Subscription],
+    ) -> Result<(), ServiceError> {
+        if self.db().backend() == platform::db::Backend::Sqlite {
+            for s in subs {
+                self.update_subscription(conn, s).await?;
+            }
+            return Ok(());
+        }
+        for chunk in subs.chunks(200) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=10).map(|c| format!("${}", r * 10 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "UPDATE subscriptions AS s SET status = v.status, search_text = v.search_text, term_end_day = v.term_end_day, updated_at = v.updated_at, version = v.version, doc = v.doc, due_day = v.due_day, remind_at = v.remind_at \
+                 FROM (VALUES {}) AS v(id, expected, status, search_text, term_end_day, updated_at, version, doc, due_day, remind_at) \
+                 WHERE s.id = v.id AND s.version = v.expected",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                q = q
+                    .bind(s.id.clone())
+                    .bind(s.version - 1)
+                    .bind(s.status.as_str())
+                    .bind(s.search_text())
+                    .bind(s.term_end.map(|d| d.key()))
+                    .bind(s.updated_at)
+                    .bind(s.version)
+                    .bind(encode(s)?)
+                    .bind(term_end_due(s).map(|d| d.key()))
+                    .bind(self.remind_at(s));
+            }
+            let updated = q.execute(&mut *conn).await?.rows_affected();
+            expect_all(updated, chunk.len())?;
+        }
+        Ok(())
+    }
+
     /// A page of subscriptions.
     pub(crate) async fn list_subscriptions(
         &self,
@@ -168,5 +225,15 @@ impl Store {
         }
         q.after(after);
         q.page(conn, "subscriptions", limit).await
+    }
+}
+
+fn expect_all(updated: u64, expected: usize) -> Result<(), ServiceError> {
+    if updated == expected as u64 {
+        Ok(())
+    } else {
+        Err(ServiceError::conflict(
+            "subscriptions were changed concurrently; the batch is retried",
+        ))
     }
 }
