@@ -91,9 +91,13 @@ impl Catalog {
     }
 
     /// Prices `(plan id, quantity)` lines for the reseller, in the same order.
+    ///
+    /// Ordering has already scoped the caller to `reseller_id`; the catalog is asked as the
+    /// ordering service so the price snapshot keeps the reseller's cost and markup even when a
+    /// customer role places the order (the catalog hides those from customer callers).
     pub(crate) async fn quote(
         &self,
-        principal: &Principal,
+        _caller: &Principal,
         reseller_id: &str,
         currency: &str,
         lines: &[(String, i32)],
@@ -113,9 +117,10 @@ impl Catalog {
                 .collect(),
             price_time: None,
         };
+        let ordering_service = Principal::service("ordering");
         let response = platform::grpc_client::retry_idempotent(3, || {
             let mut client = self.client.clone();
-            let request = self.request(message.clone(), principal);
+            let request = self.request(message.clone(), &ordering_service);
             async move { client.quote_prices(request).await }
         })
         .await

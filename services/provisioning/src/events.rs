@@ -216,6 +216,7 @@ impl FromOrdering {
             quantity: i64::from(req.quantity),
             parameters: serde_json::to_string(&parameters).unwrap_or_else(|_| "{}".into()),
             request: req.encode_to_vec(),
+            traceparent: event.traceparent.clone(),
         };
         let inserted = store::insert_job(conn, &job, to_micros(self.clock.now())).await?;
         if inserted {

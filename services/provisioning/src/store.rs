@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 const COLUMNS: &str = "id, request_id, order_id, order_number, order_item_id, reseller_id, customer_id, vendor_id, connector, \
     plan_id, change_type, quantity, state, generation, attempts, error_counts, next_attempt_at, \
     vendor_reference, vendor_subscription_id, last_vendor_response, last_error, last_error_at, checkpoint, parameters, request, \
-    created_at, updated_at";
+    created_at, updated_at, traceparent";
 
 /// A stored job row.
 #[derive(Debug, Clone)]
@@ -39,6 +39,7 @@ pub(crate) struct JobRow {
     pub(crate) request: Vec<u8>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
+    pub(crate) traceparent: String,
 }
 
 impl JobRow {
@@ -71,6 +72,7 @@ impl JobRow {
             request: row.try_get("request")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            traceparent: row.try_get("traceparent")?,
         })
     }
 }
@@ -96,6 +98,8 @@ pub(crate) struct NewJob {
     pub(crate) quantity: i64,
     pub(crate) parameters: String,
     pub(crate) request: Vec<u8>,
+    /// W3C `traceparent` of the event that asked for the job.
+    pub(crate) traceparent: String,
 }
 
 /// Inserts a job unless one exists for its request id; whether it was inserted.
@@ -106,8 +110,8 @@ pub(crate) async fn insert_job(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO provisioning_jobs (id, request_id, order_id, order_number, order_item_id, reseller_id, customer_id, vendor_id, \
-         connector, plan_id, change_type, quantity, state, next_attempt_at, parameters, request, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $14, $15, $13, $13) ON CONFLICT (request_id) DO NOTHING",
+         connector, plan_id, change_type, quantity, state, next_attempt_at, parameters, request, created_at, updated_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $14, $15, $13, $13, $16) ON CONFLICT (request_id) DO NOTHING",
     )
     .bind(job.id.clone())
     .bind(job.request_id.clone())
@@ -124,6 +128,7 @@ pub(crate) async fn insert_job(
     .bind(now)
     .bind(job.parameters.clone())
     .bind(job.request.clone())
+    .bind(job.traceparent.clone())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)

@@ -270,6 +270,13 @@ impl Pool {
 
     async fn process(&self, owner: &str, job: JobRow, claimed_at: Instant) -> Flow {
         let span = tracing::info_span!("provisioning.job", job_id = %job.id, connector = %job.connector, state = %job.state);
+        // Continue the trace of the order that asked for this job (it may be hours old).
+        if !job.traceparent.is_empty() {
+            marketplace_platform::propagation::set_parent_from_pairs(
+                &span,
+                &[("traceparent".to_string(), job.traceparent.clone())],
+            );
+        }
         self.process_job(owner, job, claimed_at)
             .instrument(span)
             .await

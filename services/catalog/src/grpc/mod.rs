@@ -95,7 +95,11 @@ impl CatalogService for CatalogApi {
             .list_plans(&principal, req)
             .await
             .map(|page| pb::ListPlansResponse {
-                plans: page.plans.into_iter().map(convert::plan_out).collect(),
+                plans: page
+                    .plans
+                    .into_iter()
+                    .map(|p| redact_plan(&principal, convert::plan_out(p)))
+                    .collect(),
                 next_page_token: page.next_page_token,
                 total_size: i32::try_from(page.total_size).unwrap_or(i32::MAX),
             }))
@@ -108,7 +112,7 @@ impl CatalogService for CatalogApi {
             .catalog
             .get_plan(&principal, &r.plan_id, &r.reseller_id)
             .await
-            .map(convert::plan_out))
+            .map(|p| redact_plan(&principal, convert::plan_out(p))))
     }
 
     async fn lookup_plan(&self, request: Request<pb::LookupPlanRequest>) -> Reply<pb::Plan> {
@@ -123,7 +127,7 @@ impl CatalogService for CatalogApi {
             .catalog
             .lookup_plan(&principal, req)
             .await
-            .map(convert::plan_out))
+            .map(|p| redact_plan(&principal, convert::plan_out(p))))
     }
 
     async fn quote_prices(
@@ -147,7 +151,7 @@ impl CatalogService for CatalogApi {
             .catalog
             .quote(&principal, req)
             .await
-            .map(convert::quote_out))
+            .map(|q| redact_quote(&principal, convert::quote_out(q))))
     }
 
     async fn create_plan(&self, request: Request<pb::CreatePlanRequest>) -> Reply<pb::Plan> {
@@ -209,7 +213,10 @@ impl CatalogService for CatalogApi {
             .await;
         ok(
             result.map(|(prices, next_page_token)| pb::ListPricesResponse {
-                prices: prices.iter().map(convert::price_out).collect(),
+                prices: prices
+                    .iter()
+                    .map(|p| redact_price(&principal, convert::price_out(p)))
+                    .collect(),
                 next_page_token,
             }),
         )
@@ -308,4 +315,41 @@ impl CatalogService for CatalogApi {
             .await
             .map(|()| pb::DeleteMarkupResponse {}))
     }
+}
+
+/// Customer roles see what they pay (price, MSRP), never the distributor's cost to the reseller
+/// nor the reseller's markup.
+fn hides_cost(principal: &Principal) -> bool {
+    principal.role.is_customer()
+}
+
+fn redact_price(principal: &Principal, mut price: pb::Price) -> pb::Price {
+    if hides_cost(principal) {
+        price.cost = None;
+    }
+    price
+}
+
+fn redact_plan(principal: &Principal, mut plan: pb::Plan) -> pb::Plan {
+    if hides_cost(principal) {
+        for price in &mut plan.prices {
+            price.cost = None;
+        }
+    }
+    plan
+}
+
+fn redact_quote(
+    principal: &Principal,
+    mut quote: pb::QuotePricesResponse,
+) -> pb::QuotePricesResponse {
+    if hides_cost(principal) {
+        quote.total_cost = None;
+        for line in &mut quote.lines {
+            line.unit_cost = None;
+            line.total_cost = None;
+            line.unit_markup = None;
+        }
+    }
+    quote
 }

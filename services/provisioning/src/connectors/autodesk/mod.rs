@@ -105,12 +105,14 @@ impl AutodeskConnector {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(|e| {
-                VendorError::transient(
-                    "network",
-                    format!("no answer from Autodesk ({operation}): {e}"),
-                )
-            })?;
+            let response = super::http::send_traced(request, "autodesk", operation)
+                .await
+                .map_err(|e| {
+                    VendorError::transient(
+                        "network",
+                        format!("no answer from Autodesk ({operation}): {e}"),
+                    )
+                })?;
             let answer = Answer::read(response).await.map_err(|e| {
                 VendorError::transient(
                     "network",

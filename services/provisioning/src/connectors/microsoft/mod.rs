@@ -101,12 +101,14 @@ impl MicrosoftConnector {
             request = request.json(body);
         }
         let operation = format!("{method} {path}");
-        let response = request.send().await.map_err(|e| {
-            VendorError::transient(
-                "network",
-                format!("no answer from Partner Center ({operation}): {e}"),
-            )
-        })?;
+        let response = super::http::send_traced(request, "microsoft", &operation)
+            .await
+            .map_err(|e| {
+                VendorError::transient(
+                    "network",
+                    format!("no answer from Partner Center ({operation}): {e}"),
+                )
+            })?;
         let answer = Answer::read(response).await.map_err(|e| {
             VendorError::transient(
                 "network",
