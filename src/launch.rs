@@ -211,8 +211,16 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
 
     // Embedded mode: partner webhooks on this machine (loopback) are allowed for local testing,
     // unless configured otherwise; separate processes keep the safe default (refused).
-    if all && config.notification["webhooks"].get("allow_loopback").is_none() {
-        set_key(&mut config.notification, "webhooks.allow_loopback", json!(true));
+    if all
+        && config.notification["webhooks"]
+            .get("allow_loopback")
+            .is_none()
+    {
+        set_key(
+            &mut config.notification,
+            "webhooks.allow_loopback",
+            json!(true),
+        );
     }
 
     // Bind every service listener first, so peers know each other's addresses.
@@ -319,11 +327,12 @@ fn section_mut<'a>(config: &'a mut Config, name: &str) -> &'a mut Value {
     }
 }
 
+/// A built service waiting to run (boxed: the apps differ a lot in size).
 enum Runner {
-    Catalog(catalog::App),
-    Ordering(ordering::App),
-    Provisioning(provisioning::App),
-    Notification(notification::App),
+    Catalog(Box<catalog::App>),
+    Ordering(Box<ordering::App>),
+    Provisioning(Box<provisioning::App>),
+    Notification(Box<notification::App>),
 }
 
 impl Runner {
@@ -347,7 +356,7 @@ async fn build_service(
     let clock = shared.clock.clone();
     let page_tokens = shared.page_tokens.clone();
     Ok(match name {
-        "catalog" => Runner::Catalog(
+        "catalog" => Runner::Catalog(Box::new(
             catalog::App::build(
                 component_settings("catalog", &config.catalog)?,
                 catalog::Dependencies {
@@ -358,8 +367,8 @@ async fn build_service(
                 },
             )
             .await?,
-        ),
-        "ordering" => Runner::Ordering(
+        )),
+        "ordering" => Runner::Ordering(Box::new(
             ordering::App::build(
                 component_settings("ordering", &config.ordering)?,
                 ordering::Dependencies {
@@ -370,8 +379,8 @@ async fn build_service(
                 },
             )
             .await?,
-        ),
-        "provisioning" => Runner::Provisioning(
+        )),
+        "provisioning" => Runner::Provisioning(Box::new(
             provisioning::App::build(
                 component_settings("provisioning", &config.provisioning)?,
                 provisioning::Dependencies {
@@ -382,8 +391,8 @@ async fn build_service(
                 },
             )
             .await?,
-        ),
-        _ => Runner::Notification(
+        )),
+        _ => Runner::Notification(Box::new(
             notification::App::build(
                 component_settings("notification", &config.notification)?,
                 notification::Dependencies {
@@ -394,6 +403,6 @@ async fn build_service(
                 },
             )
             .await?,
-        ),
+        )),
     })
 }

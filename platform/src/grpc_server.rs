@@ -184,7 +184,8 @@ impl GrpcServer {
 
         // tonic ignores `Server::tcp_nodelay` for an incoming stream it did not create: set it on
         // the accepted sockets here, or every small response waits ~40 ms on Nagle's algorithm.
-        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let drain = Duration::from_millis(settings.drain_timeout_ms);
         let stop_for_timeout = stop_accepting.clone();
         let serve = async {

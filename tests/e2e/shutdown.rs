@@ -76,10 +76,10 @@ async fn sigterm_reports_not_serving_then_drains_and_exits() {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(status) = status_of(&mut health).await {
-            if status == ServingStatus::Serving as i32 {
-                break;
-            }
+        if let Ok(status) = status_of(&mut health).await
+            && status == ServingStatus::Serving as i32
+        {
+            break;
         }
         if let Ok(Some(exit)) = child.try_wait() {
             panic!("catalog exited before serving: {exit:?} (its stderr is above)");

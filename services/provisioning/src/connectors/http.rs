@@ -154,6 +154,24 @@ pub(crate) fn client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// Sends `request` inside a `vendor.call` span, carrying the W3C trace context in its headers so
+/// the vendor call joins the order's trace.
+pub(crate) async fn send_traced(
+    request: reqwest::RequestBuilder,
+    vendor: &'static str,
+    operation: &str,
+) -> reqwest::Result<reqwest::Response> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("vendor.call", vendor, operation, otel.kind = "client");
+    async move {
+        let mut headers = http::HeaderMap::new();
+        marketplace_platform::propagation::inject_headers(&mut headers);
+        request.headers(headers).send().await
+    }
+    .instrument(span)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,22 +193,4 @@ mod tests {
         gate.close_for(Duration::from_secs(5));
         assert!(gate.remaining().is_some_and(|d| d > Duration::from_secs(4)));
     }
-}
-
-/// Sends `request` inside a `vendor.call` span, carrying the W3C trace context in its headers so
-/// the vendor call joins the order's trace.
-pub(crate) async fn send_traced(
-    request: reqwest::RequestBuilder,
-    vendor: &'static str,
-    operation: &str,
-) -> reqwest::Result<reqwest::Response> {
-    use tracing::Instrument;
-    let span = tracing::info_span!("vendor.call", vendor, operation, otel.kind = "client");
-    async move {
-        let mut headers = http::HeaderMap::new();
-        marketplace_platform::propagation::inject_headers(&mut headers);
-        request.headers(headers).send().await
-    }
-    .instrument(span)
-    .await
 }
