@@ -25,6 +25,8 @@ pub(crate) struct Marketplace {
     shutdown: CancellationToken,
     /// NATS URL and stream prefix to delete afterwards (distributed mode).
     nats_streams: Option<(String, String)>,
+    /// JWT secret, issuer and audience, to mint tokens for other principals.
+    jwt: (String, String, String),
 }
 
 impl Drop for Marketplace {
@@ -121,6 +123,7 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
         .await
         .expect("marketplace starts");
     let base = format!("http://{}", running.gateway_http.expect("gateway runs"));
+    let jwt = (secret.clone(), issuer.clone(), audience.clone());
     let token = gateway::demo_token(
         &secret,
         &issuer,
@@ -143,10 +146,53 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
         token,
         shutdown,
         nats_streams,
+        jwt,
     }
 }
 
 impl Marketplace {
+    /// A bearer token for another principal.
+    pub(crate) fn token_for(
+        &self,
+        role: &str,
+        reseller_id: Option<&str>,
+        customer_id: Option<&str>,
+    ) -> String {
+        let (secret, issuer, audience) = &self.jwt;
+        gateway::demo_token(
+            secret,
+            issuer,
+            audience,
+            &format!("e2e-{role}"),
+            role,
+            reseller_id,
+            customer_id,
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// A request with `token`, returning status and JSON body (no success assertion).
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+                .json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// GET a JSON resource, asserting success.
     pub(crate) async fn get(&self, path: &str) -> Value {
         let response = self

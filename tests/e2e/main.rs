@@ -2,6 +2,7 @@
 //! embedded (one process, SQLite, in-process bus) and distributed (every service with its own
 //! listener and PostgreSQL database, NATS JetStream between them).
 
+mod catalog_gating;
 mod harness;
 mod order_flow;
 mod shutdown;

@@ -32,6 +32,8 @@ pub(crate) fn build(
         .message(&method.input)
         .ok_or_else(|| Problem::invalid("body", "unknown request type"))?;
     let mut root = Map::new();
+    // Top-level fields sent in a resource body (for the implied update mask, AIP-134).
+    let mut body_fields: Vec<String> = Vec::new();
     match binding.body.as_str() {
         "" => {}
         "*" => {
@@ -45,6 +47,14 @@ pub(crate) fn build(
                     .field(field)
                     .ok_or_else(|| Problem::invalid(field, "unknown body field"))?;
                 let body = object(body, "body")?;
+                if let Some(resource) = api.message(&info.type_name) {
+                    body_fields = body
+                        .keys()
+                        .filter_map(|key| resource.field(key))
+                        .map(|f| f.name.clone())
+                        .filter(|name| name != "etag" && name != "id")
+                        .collect();
+                }
                 root.insert(info.json_name.clone(), Value::Object(body));
             }
         }
@@ -76,6 +86,18 @@ pub(crate) fn build(
                 true,
             )?;
         }
+    }
+    // AIP-134: an update without an explicit mask changes only the fields it sends, so a PATCH
+    // of `{"autodeskPartnerCsn": …}` never wipes the other fields of the resource.
+    if let Some(mask) = message.field("update_mask")
+        && !body_fields.is_empty()
+        && !root.contains_key(&mask.json_name)
+        && !root.contains_key(&mask.name)
+    {
+        root.insert(
+            mask.json_name.clone(),
+            Value::Array(body_fields.into_iter().map(Value::String).collect()),
+        );
     }
     if let Some(etag) = input.if_match {
         set_etag(api, message, binding, &mut root, etag);

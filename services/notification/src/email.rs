@@ -148,7 +148,13 @@ async fn record(
             }
         },
     };
-    if state != status::SUCCEEDED {
+    metrics::counter!("notification_deliveries_total", "channel" => "email", "outcome" => state)
+        .increment(1);
+    if state == status::SUCCEEDED {
+        let delay = (now - row.created_at).max(0) as f64 / 1e6;
+        metrics::histogram!("notification_delivery_delay_seconds", "channel" => "email")
+            .record(delay);
+    } else {
         tracing::warn!(delivery_id = %row.id, attempts = row.attempts, status = state, error = %error, "e-mail not delivered");
     }
     if !emails::finish(core.db.pool(), &row.id, owner, state, &error, next, now).await? {

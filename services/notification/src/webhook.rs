@@ -337,6 +337,13 @@ async fn record(
             }
         }
     };
+    metrics::counter!("notification_deliveries_total", "channel" => "webhook", "outcome" => state)
+        .increment(1);
+    if state == status::SUCCEEDED {
+        let delay = (now - row.created_at).max(0) as f64 / 1e6;
+        metrics::histogram!("notification_delivery_delay_seconds", "channel" => "webhook")
+            .record(delay);
+    }
     if !webhooks::finish(
         core.db.pool(),
         &row.id,
