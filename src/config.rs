@@ -55,6 +55,9 @@ impl Role {
 pub struct AuthConfig {
     /// Key signing the forwarded caller identity; empty = random (single process only).
     pub internal_key: Secret,
+    /// The key before the last rotation, still accepted (empty = none).
+    #[serde(default)]
+    pub previous_internal_key: Secret,
     /// Key signing page tokens; empty = random.
     pub page_token_key: Secret,
 }

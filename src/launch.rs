@@ -118,7 +118,12 @@ fn shared_keys(config: &Config) -> anyhow::Result<Shared> {
         }
         IdentityKey::random()
     } else {
-        IdentityKey::new(config.auth.internal_key.expose().as_bytes())?
+        let key = IdentityKey::new(config.auth.internal_key.expose().as_bytes())?;
+        if config.auth.previous_internal_key.is_empty() {
+            key
+        } else {
+            key.with_previous(config.auth.previous_internal_key.expose().as_bytes())?
+        }
     };
     let page_tokens = if config.auth.page_token_key.is_empty() {
         PageTokens::random()
@@ -240,10 +245,31 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
             listeners.push((name, listener));
         }
     }
-    let catalog_url = str_key(&config.catalog, "url").to_string();
-    let ordering_url = str_key(&config.ordering, "url").to_string();
-    let provisioning_url = str_key(&config.provisioning, "url").to_string();
-    let notification_url = str_key(&config.notification, "url").to_string();
+    // Peers: in one process the addresses bound above; otherwise `<peer>.url` must be set.
+    let peer = |name: &str, section: &Value, needed: bool| -> Result<String, ConfigError> {
+        let url = str_key(section, "url").to_string();
+        if url.is_empty() && needed && !config.migrate_only {
+            return Err(ConfigError(format!(
+                "setting `{name}.url` (MARKETPLACE_{}__URL) is required: where this component reaches {name}",
+                name.to_uppercase()
+            )));
+        }
+        // Never dialled when only migrating.
+        Ok(if url.is_empty() {
+            "http://127.0.0.1:9".to_string()
+        } else {
+            url
+        })
+    };
+    let gateway_here = runs(Role::Gateway);
+    let catalog_url = peer(
+        "catalog",
+        &config.catalog,
+        gateway_here || runs(Role::Ordering),
+    )?;
+    let ordering_url = peer("ordering", &config.ordering, gateway_here)?;
+    let provisioning_url = peer("provisioning", &config.provisioning, gateway_here)?;
+    let notification_url = peer("notification", &config.notification, gateway_here)?;
     set_key(&mut config.ordering, "catalog_url", json!(catalog_url));
     for (key, url) in [
         ("catalog_url", &catalog_url),

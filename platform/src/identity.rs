@@ -183,7 +183,8 @@ struct Claims {
 #[derive(Clone)]
 pub struct IdentityKey {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first, then the previous one during a rotation.
+    decoding: Vec<DecodingKey>,
     ttl: Duration,
 }
 
@@ -203,9 +204,21 @@ impl IdentityKey {
         }
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: vec![DecodingKey::from_secret(secret)],
             ttl: Duration::from_secs(300),
         })
+    }
+
+    /// Also accepts tokens signed with `previous` (key rotation: every component first learns
+    /// the new key as the second accepted one, then signs with it; see the runbook).
+    pub fn with_previous(mut self, previous: &[u8]) -> Result<Self, crate::config::ConfigError> {
+        if previous.len() < 32 {
+            return Err(crate::config::ConfigError(
+                "setting `auth.previous_internal_key` must be at least 32 bytes".into(),
+            ));
+        }
+        self.decoding.push(DecodingKey::from_secret(previous));
+        Ok(self)
     }
 
     /// A random key (embedded mode and tests: every component shares the process).
@@ -233,9 +246,11 @@ impl IdentityKey {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        self.decoding
+            .iter()
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())
             .map(|data| data.claims.p)
-            .map_err(|_| ServiceError::unauthenticated("invalid internal identity"))
+            .ok_or_else(|| ServiceError::unauthenticated("invalid internal identity"))
     }
 
     /// Authenticates a gRPC request by its identity metadata.
@@ -277,6 +292,16 @@ mod tests {
         assert_eq!(key.verify(&token).unwrap(), reseller_user());
         assert!(IdentityKey::random().verify(&token).is_err());
         assert!(key.verify(&format!("{token}x")).is_err());
+    }
+
+    #[test]
+    fn previous_key_is_accepted_during_rotation() {
+        let old = [7u8; 32];
+        let new = [9u8; 32];
+        let token = IdentityKey::new(&old).unwrap().sign(&reseller_user());
+        assert!(IdentityKey::new(&new).unwrap().verify(&token).is_err());
+        let rotating = IdentityKey::new(&new).unwrap().with_previous(&old).unwrap();
+        assert_eq!(rotating.verify(&token).unwrap(), reseller_user());
     }
 
     #[test]

@@ -183,3 +183,59 @@ async fn sigterm_reports_not_serving_then_drains_and_exits() {
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
     crate::harness::delete_streams(&nats, &stream_prefix).await;
 }
+
+/// `marketplace <role> --migrate-only` (the Kubernetes migration Jobs) applies the migrations
+/// and exits 0 instead of serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_only_applies_migrations_and_exits() {
+    let Some(nats) = nats_url().await else { return };
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let stream_prefix = format!("MIG_{unique}");
+    let data = testing::fresh_database_url(Backend::Sqlite).await;
+    let status = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_marketplace"))
+            .args(["ordering", "--migrate-only"])
+            .env("MARKETPLACE_ORDERING__DATABASE__URL", &data)
+            .env("MARKETPLACE_BUS__URL", &nats)
+            .env("MARKETPLACE_BUS__STREAM_PREFIX", &stream_prefix)
+            .env("MARKETPLACE_BUS__SUBJECT_PREFIX", format!("mig{unique}"))
+            .env(
+                "MARKETPLACE_AUTH__INTERNAL_KEY",
+                "migrate-only-test-internal-key-0123456789",
+            )
+            .stdout(Stdio::null())
+            .status(),
+    )
+    .await
+    .expect("exits instead of serving")
+    .expect("runs");
+    assert!(status.success(), "migrate-only exit status: {status:?}");
+    let file = data.trim_start_matches("sqlite://");
+    let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        bytes > 0,
+        "the ordering database was created and migrated at {file}"
+    );
+    crate::harness::delete_streams(&nats, &stream_prefix).await;
+
+    // A bad setting names itself and exits non-zero.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_marketplace"))
+        .arg("ordering")
+        .env("MARKETPLACE_ORDERING__DATABASE__URL", "mysql://nope")
+        .env("MARKETPLACE_CATALOG__URL", "http://127.0.0.1:9")
+        .env("MARKETPLACE_BUS__URL", &nats)
+        .env(
+            "MARKETPLACE_AUTH__INTERNAL_KEY",
+            "migrate-only-test-internal-key-0123456789",
+        )
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("database.url"),
+        "error names the setting: {stderr}"
+    );
+}
