@@ -16,11 +16,11 @@ use sqlx::AnyConnection;
 use crate::context::Ctx;
 use crate::domain::Problem;
 use crate::domain::customer::Customer;
+use crate::domain::lifecycle::{self, Provisioned};
 use crate::domain::order::{Change, Order, OrderItem};
 use crate::domain::plan::{MICROSOFT, PlanInfo};
-use crate::domain::reseller::Reseller;
-use crate::domain::lifecycle::{self, Provisioned};
 use crate::domain::policy;
+use crate::domain::reseller::Reseller;
 use crate::domain::state::{ChangeType, ItemStatus};
 use crate::domain::subscription::{
     ChangeWindow, Day, NCE_CANCELLATION_WINDOW_MICROS, Subscription, SubscriptionStatus,
@@ -415,9 +415,7 @@ async fn apply(
         Outcome::Succeeded(s) if new_subscription => {
             activate(ctx, conn, &order, item_id, &s, &facts, now).await?
         }
-        Outcome::Succeeded(s) => {
-            changed(ctx, conn, &order, &item, Some(&s), &facts, now).await?
-        }
+        Outcome::Succeeded(s) => changed(ctx, conn, &order, &item, Some(&s), &facts, now).await?,
         Outcome::Failed(f) if new_subscription => {
             not_provisioned(ctx, conn, &order, item_id, &f.vendor_message, &facts, now).await?
         }
@@ -541,11 +539,21 @@ async fn changed(
         tracing::warn!(item_id = %item.id, "change of an unknown subscription; ignored");
         return Ok(());
     };
-    if sub.pending_order_id != order.id {
+    // A change re-submitted after it failed (no longer in flight) still applies when the vendor
+    // carried it out.
+    let current =
+        sub.pending_order_id == order.id || (sub.pending_order_id.is_empty() && success.is_some());
+    if !current {
         tracing::info!(subscription = %sub.id, order = %order.id, "outcome of a change that is not in flight; ignored");
         return Ok(());
     }
     let Some(success) = success else {
+        if item.change == ChangeType::Renewal {
+            // A failed renewal stays in flight (staff are alerted; the reseller re-submits the
+            // item): the scheduler must not place it again, the term must not expire under it.
+            tracing::warn!(subscription = %sub.id, order = %order.id, "renewal refused by the vendor; waiting for a re-submission");
+            return Ok(());
+        }
         sub.pending_order_id.clear();
         sub.updated_at = now;
         sub.version += 1;

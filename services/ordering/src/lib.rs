@@ -250,7 +250,10 @@ impl App {
             self.bus.clone(),
             self.ctx.outbox.clone(),
             self.ctx.clock.clone(),
-            RelaySettings::default(),
+            RelaySettings {
+                name: "ordering".to_string(),
+                ..RelaySettings::default()
+            },
         );
         let mut tasks = self.tasks;
         tasks.push(tokio::spawn(relay.run(self.background.clone())));

@@ -20,15 +20,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::Ctx;
 use crate::domain::Actor;
+use crate::domain::customer::Customer;
 use crate::domain::lifecycle::{AtTermEnd, at_term_end, take_due_reminders};
+use crate::domain::order::Order;
 use crate::domain::policy::{self, Accepted, Now, ReminderKind};
 use crate::domain::state::ChangeType;
-use crate::domain::subscription::{Subscription, SubscriptionStatus};
-use crate::events::{self, reseller_facts};
-use crate::domain::customer::Customer;
-use crate::domain::order::Order;
 use crate::domain::state::OrderStatus;
-use crate::placing::{change_order, order_name, submit_effects};
+use crate::domain::subscription::{Subscription, SubscriptionStatus};
+use crate::events::{self, customer_facts, reseller_facts};
+use crate::placing::{change_order, order_name};
 
 /// The background scheduler of one replica.
 pub(crate) struct Scheduler {
@@ -145,7 +145,7 @@ impl Scheduler {
         if !renewing.is_empty() {
             batch.next_number = ctx
                 .store
-                .reserve_order_numbers(renewing.len() as i64)
+                .reserve_order_numbers(&mut tx, renewing.len() as i64)
                 .await?;
         }
         for sub in due {
@@ -179,10 +179,7 @@ impl Scheduler {
         let ctx = &self.ctx;
         let now = ctx.now();
         let mut tx = ctx.store.begin().await?;
-        let due = ctx
-            .store
-            .claim_reminders(&mut tx, now, self.batch)
-            .await?;
+        let due = ctx.store.claim_reminders(&mut tx, now, self.batch).await?;
         let n = due.len();
         for mut sub in due {
             send_reminders(ctx, &mut tx, &mut sub, now).await?;
@@ -245,6 +242,15 @@ struct Batch {
     orders: Vec<Order>,
     history: Vec<(Order, String)>,
     subscriptions: Vec<Subscription>,
+    facts_of: HashMap<String, ev::CustomerFacts>,
+}
+
+/// Customer facts for the events, built once per customer and batch.
+fn facts_for(cache: &mut HashMap<String, ev::CustomerFacts>, c: &Customer) -> ev::CustomerFacts {
+    cache
+        .entry(c.id.clone())
+        .or_insert_with(|| customer_facts(c))
+        .clone()
 }
 
 /// The idempotency key of the renewal of `sub`'s current term.
@@ -304,7 +310,18 @@ async fn renew(
     let payload = events::status_payload(&mut order, change, facts);
     batch.history.push((order.clone(), described));
     events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
-    submit_effects(ctx, conn, &mut order, customer, facts, SCHEDULER).await?;
+    // Bought at once: only `fulfilment_requested` (no `order_submitted`: nobody submitted an
+    // automatic renewal; the reseller hears of it through the order and subscription events).
+    order.submitted_at = Some(now);
+    if let Some(item) = order.items.first() {
+        let payload = events::fulfilment_requested(
+            &order,
+            item,
+            facts,
+            &facts_for(&mut batch.facts_of, customer),
+        );
+        events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
+    }
     sub.pending_order_id = order.id.clone();
     sub.updated_at = now;
     sub.version += 1;

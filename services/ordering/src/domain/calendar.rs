@@ -34,9 +34,8 @@ impl Day {
 
     /// Midnight UTC at the start of this day (µs); None for an invalid date.
     pub fn start_micros(self) -> Option<i64> {
-        self.date().map(|d| {
-            platform::clock::to_micros(d.midnight().assume_utc())
-        })
+        self.date()
+            .map(|d| platform::clock::to_micros(d.midnight().assume_utc()))
     }
 
     /// Parses `YYYY-MM-DD`.

@@ -10,7 +10,6 @@
 //! ACTIVE auto-renew off | SUSPENDED ──term end──▶ EXPIRED
 //! ```
 
-use super::calendar::DAY_MICROS;
 use super::policy::{Planned, Rules, VendorPolicy, term_end_reminder};
 use super::state::ChangeType;
 use super::subscription::{
@@ -101,7 +100,10 @@ pub fn apply(
             for w in &mut s.cancellation_windows {
                 w.quantity = 0;
             }
-            (SubscriptionStatus::Cancelled, "cancelled inside the cancellation window")
+            (
+                SubscriptionStatus::Cancelled,
+                "cancelled inside the cancellation window",
+            )
         }
         ChangeType::AutoRenewOn => {
             s.auto_renew = true;
@@ -165,7 +167,9 @@ pub fn term_end_due(s: &Subscription) -> Option<Day> {
     if !s.pending_order_id.is_empty()
         || !matches!(
             s.status,
-            SubscriptionStatus::Active | SubscriptionStatus::Suspended | SubscriptionStatus::Terminated
+            SubscriptionStatus::Active
+                | SubscriptionStatus::Suspended
+                | SubscriptionStatus::Terminated
         )
     {
         return None;
@@ -179,13 +183,11 @@ pub fn at_term_end(s: &Subscription, today: Day) -> Option<AtTermEnd> {
     if today < due {
         return None;
     }
-    Some(
-        if s.status == SubscriptionStatus::Active && s.auto_renew {
-            AtTermEnd::Renew
-        } else {
-            AtTermEnd::Expire
-        },
-    )
+    Some(if s.status == SubscriptionStatus::Active && s.auto_renew {
+        AtTermEnd::Renew
+    } else {
+        AtTermEnd::Expire
+    })
 }
 
 /// Every reminder planned for the subscription (vendor ones and "term end approaching") that was
@@ -233,6 +235,3 @@ pub fn take_due_reminders(
     }
     out
 }
-
-/// One day in µs (re-exported for callers computing reminder times).
-pub const ONE_DAY: i64 = DAY_MICROS;

@@ -3,8 +3,8 @@
 pub mod calendar;
 pub mod cart;
 pub mod customer;
-pub mod order;
 pub mod lifecycle;
+pub mod order;
 pub mod plan;
 pub mod policy;
 pub mod readiness;

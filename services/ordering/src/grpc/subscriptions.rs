@@ -108,7 +108,10 @@ impl Subscriptions {
         if assigned < 0 || assigned > sub.quantity {
             return Err(ServiceError::invalid_field(
                 "assigned_licenses",
-                format!("must be between 0 and the {} seats of the subscription", sub.quantity),
+                format!(
+                    "must be between 0 and the {} seats of the subscription",
+                    sub.quantity
+                ),
             ));
         }
         sub.assigned_licenses = assigned;
@@ -145,9 +148,7 @@ impl SubscriptionService for Subscriptions {
         let p = principal(&self.0, &request)?;
         let r = request.into_inner();
         if r.quantity < 1 {
-            return Err(
-                ServiceError::invalid_field("quantity", "must be at least 1 seat").into(),
-            );
+            return Err(ServiceError::invalid_field("quantity", "must be at least 1 seat").into());
         }
         let change = ChangeRequest {
             subscription_id: r.subscription_id,

@@ -62,7 +62,9 @@ pub(crate) async fn place_change(
     let mut tx = ctx.store.begin().await?;
     let sub = visible_subscription(
         principal,
-        ctx.store.subscription(&mut tx, &req.subscription_id).await?,
+        ctx.store
+            .subscription(&mut tx, &req.subscription_id)
+            .await?,
         &req.subscription_id,
     )?;
     let key = if req.request_id.is_empty() {
@@ -84,10 +86,9 @@ pub(crate) async fn place_change(
         .customer(&mut tx, &sub.customer_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("customer {}", sub.customer_id)))?;
-    let mut by = actor(principal);
+    let by = actor(principal);
     let mut order = change_order(&sub, &customer, &accepted, by.clone(), key, now);
     if !req.reason.trim().is_empty() {
-        by.organization_name = customer.name.clone();
         order.notes.push(Note {
             text: req.reason.trim().chars().take(2000).collect(),
             author: by,
@@ -113,7 +114,7 @@ pub(crate) async fn place_change(
 }
 
 /// The order of an accepted change of `s`: one PENDING item, priced with the policy's charge or
-/// refund (negative), not yet numbered.
+/// refund (negative), the policy's explanation as its first note; not yet numbered.
 pub(crate) fn change_order(
     s: &Subscription,
     customer: &Customer,
@@ -150,7 +151,7 @@ pub(crate) fn change_order(
             price_id: s.price.price_id.clone(),
         },
         status: ItemStatus::Pending,
-        vendor_message: accepted.explanation.clone(),
+        vendor_message: String::new(),
         parameter_errors: Vec::new(),
         subscription_id: s.id.clone(),
         vendor_subscription_id: s.vendor_subscription_id.clone(),
@@ -167,11 +168,16 @@ pub(crate) fn change_order(
         customer_name: customer.name.clone(),
         status: OrderStatus::Started,
         items: vec![item],
-        created_by,
+        created_by: created_by.clone(),
         created_at: now,
         updated_at: now,
         submitted_at: None,
-        notes: Vec::new(),
+        // What the policy decided (refund, what happens at term end), shown with the order.
+        notes: vec![Note {
+            text: accepted.explanation.clone(),
+            author: created_by,
+            created_at: now,
+        }],
         payment: Payment::default(),
         currency_code: currency,
         total_cost: 0,

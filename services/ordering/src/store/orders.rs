@@ -92,16 +92,22 @@ impl Store {
         Ok(row.try_get("value")?)
     }
 
-    /// Reserves `n` order numbers in their own short transaction (so concurrent batches do not
-    /// queue on the counter row); returns the first. Numbers of a batch that fails are skipped.
-    pub(crate) async fn reserve_order_numbers(&self, n: i64) -> Result<i64, ServiceError> {
-        let mut conn = self.conn().await?;
-        let row = sqlx::query(
-            "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value",
-        )
-        .bind(n)
-        .fetch_one(&mut *conn)
-        .await?;
+    /// Reserves `n` order numbers; returns the first. On PostgreSQL in their own short
+    /// transaction (so concurrent batches do not queue on the counter row; numbers of a batch
+    /// that fails are skipped), on SQLite (one writer) inside `tx`.
+    pub(crate) async fn reserve_order_numbers(
+        &self,
+        tx: &mut AnyConnection,
+        n: i64,
+    ) -> Result<i64, ServiceError> {
+        let sql =
+            "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value";
+        let row = if self.db().backend() == platform::db::Backend::Sqlite {
+            sqlx::query(sql).bind(n).fetch_one(tx).await?
+        } else {
+            let mut own = self.conn().await?;
+            sqlx::query(sql).bind(n).fetch_one(&mut *own).await?
+        };
         let last: i64 = row.try_get("value")?;
         Ok(last - n + 1)
     }

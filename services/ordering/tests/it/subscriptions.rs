@@ -56,7 +56,12 @@ async fn get(env: &Env, id: &str) -> pb::Subscription {
 }
 
 /// Polls the subscription until `ok` holds.
-async fn wait_sub(env: &Env, id: &str, what: &str, ok: impl Fn(&pb::Subscription) -> bool) -> pb::Subscription {
+async fn wait_sub(
+    env: &Env,
+    id: &str,
+    what: &str,
+    ok: impl Fn(&pb::Subscription) -> bool,
+) -> pb::Subscription {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let s = get(env, id).await;
@@ -75,7 +80,13 @@ async fn wait_sub(env: &Env, id: &str, what: &str, ok: impl Fn(&pb::Subscription
 }
 
 /// Buys one subscription of `plan` for the demo customer and activates it with `term`.
-async fn active(env: &Env, plan: &str, quantity: i32, vsid: &str, term: (&str, &str)) -> pb::Subscription {
+async fn active(
+    env: &Env,
+    plan: &str,
+    quantity: i32,
+    vsid: &str,
+    term: (&str, &str),
+) -> pb::Subscription {
     let cart = env.cart_with(&admin(), DEMO_CUSTOMER, plan, quantity).await;
     let order = env.buy(&admin(), &cart.id, "").await.expect("buy");
     env.provision(done(&order, vsid, Some(term))).await;
@@ -116,8 +127,8 @@ async fn refused<T: std::fmt::Debug>(
     let now = get(env, &sub.id).await;
     // Only the scheduler's reminder bookkeeping may have touched it meanwhile.
     assert_eq!(
-        (now.quantity, now.status, now.auto_renew, now.term_end.clone()),
-        (sub.quantity, sub.status, sub.auto_renew, sub.term_end.clone()),
+        (now.quantity, now.status, now.auto_renew, now.term_end),
+        (sub.quantity, sub.status, sub.auto_renew, sub.term_end),
         "a refused change wrote"
     );
     error.message
@@ -134,7 +145,11 @@ fn requested(env: &Env, sub: &str, change: ChangeType) -> Vec<ev::FulfilmentRequ
     env.recorded()
         .into_iter()
         .filter_map(|e| match e.payload {
-            Some(Payload::FulfilmentRequested(f)) if f.subscription_id == sub && f.change == change as i32 => Some(f),
+            Some(Payload::FulfilmentRequested(f))
+                if f.subscription_id == sub && f.change == change as i32 =>
+            {
+                Some(f)
+            }
             _ => None,
         })
         .collect()
@@ -159,7 +174,12 @@ async fn nce_cancellation_inside_the_window_refunds_and_outside_is_refused() {
         // Six days after purchase: inside the window.
         env.set_time("2026-11-29", 10);
         let preview = subs
-            .preview_cancellation(env.req(pb::PreviewCancellationRequest { subscription_id: one.id.clone() }, &admin()))
+            .preview_cancellation(env.req(
+                pb::PreviewCancellationRequest {
+                    subscription_id: one.id.clone(),
+                },
+                &admin(),
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -169,27 +189,57 @@ async fn nce_cancellation_inside_the_window_refunds_and_outside_is_refused() {
         assert!(refund > 0);
         let order = subs
             .cancel_subscription(env.req(
-                pb::CancelSubscriptionRequest { subscription_id: one.id.clone(), request_id: "c1".into(), reason: "wrong plan".into() },
+                pb::CancelSubscriptionRequest {
+                    subscription_id: one.id.clone(),
+                    request_id: "c1".into(),
+                    reason: "wrong plan".into(),
+                },
                 &admin(),
             ))
             .await
             .unwrap()
             .into_inner();
         assert_eq!(order.items[0].change, ChangeType::Cancellation as i32);
-        assert_eq!(order.items[0].price.as_ref().unwrap().total_price.as_ref().unwrap().amount_minor, -refund);
+        assert_eq!(
+            order.items[0]
+                .price
+                .as_ref()
+                .unwrap()
+                .total_price
+                .as_ref()
+                .unwrap()
+                .amount_minor,
+            -refund
+        );
         assert_eq!(order.status(), pb::OrderStatus::InProgress);
+        // The refund is shown with the order, and the reason given is kept as a note.
+        assert!(
+            order
+                .notes
+                .iter()
+                .any(|n| n.text.contains("pro-rated refund")),
+            "{:?}",
+            order.notes
+        );
+        assert!(order.notes.iter().any(|n| n.text == "wrong plan"));
         // A retry with the same request id returns the same order.
         let again = subs
             .cancel_subscription(env.req(
-                pb::CancelSubscriptionRequest { subscription_id: one.id.clone(), request_id: "c1".into(), reason: String::new() },
+                pb::CancelSubscriptionRequest {
+                    subscription_id: one.id.clone(),
+                    request_id: "c1".into(),
+                    reason: String::new(),
+                },
                 &admin(),
             ))
             .await
             .unwrap()
             .into_inner();
         assert_eq!(again.id, order.id);
-        env.wait_events("fulfilment of the cancellation", |_| !requested(&env, &one.id, ChangeType::Cancellation).is_empty())
-            .await;
+        env.wait_events("fulfilment of the cancellation", |_| {
+            !requested(&env, &one.id, ChangeType::Cancellation).is_empty()
+        })
+        .await;
         let asked = requested(&env, &one.id, ChangeType::Cancellation);
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].vendor_subscription_id, "MS-1");
@@ -205,7 +255,12 @@ async fn nce_cancellation_inside_the_window_refunds_and_outside_is_refused() {
         let before = settle(&env).await;
         let two = get(&env, &two.id).await;
         let preview = subs
-            .preview_cancellation(env.req(pb::PreviewCancellationRequest { subscription_id: two.id.clone() }, &admin()))
+            .preview_cancellation(env.req(
+                pb::PreviewCancellationRequest {
+                    subscription_id: two.id.clone(),
+                },
+                &admin(),
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -213,11 +268,21 @@ async fn nce_cancellation_inside_the_window_refunds_and_outside_is_refused() {
         assert!(preview.window_close_time.is_some());
         let result = subs
             .cancel_subscription(env.req(
-                pb::CancelSubscriptionRequest { subscription_id: two.id.clone(), ..Default::default() },
+                pb::CancelSubscriptionRequest {
+                    subscription_id: two.id.clone(),
+                    ..Default::default()
+                },
                 &admin(),
             ))
             .await;
-        let message = refused(&env, &two, before, result, "microsoft_nce.cancellation_window").await;
+        let message = refused(
+            &env,
+            &two,
+            before,
+            result,
+            "microsoft_nce.cancellation_window",
+        )
+        .await;
         assert!(message.contains("2026-11-30"), "{message}");
         env.stop().await;
     }
@@ -230,18 +295,34 @@ async fn nce_seats_decrease_only_inside_the_window_that_added_them() {
         env.set_time("2026-11-23", 10);
         let sub = active(&env, M365, 5, "MS-1", ("2026-11-23", "2027-11-22")).await;
         let mut subs = env.subscriptions();
-        let seats = |q: i32, id: &str| pb::ChangeSeatsRequest { subscription_id: sub.id.clone(), quantity: q, request_id: id.into(), etag: String::new() };
+        let seats = |q: i32, id: &str| pb::ChangeSeatsRequest {
+            subscription_id: sub.id.clone(),
+            quantity: q,
+            request_id: id.into(),
+            etag: String::new(),
+        };
 
         // Day 8: the purchase window is closed; removing seats is refused.
         env.set_time("2026-12-01", 10);
         let before = settle(&env).await;
         let sub = get(&env, &sub.id).await;
         let result = subs.change_seats(env.req(seats(4, "d1"), &admin())).await;
-        let message = refused(&env, &sub, before, result, "microsoft_nce.seat_decrease_window").await;
+        let message = refused(
+            &env,
+            &sub,
+            before,
+            result,
+            "microsoft_nce.seat_decrease_window",
+        )
+        .await;
         assert!(message.contains("2026-11-30"), "{message}");
 
         // Adding 3 seats opens a window for them.
-        let order = subs.change_seats(env.req(seats(8, "u1"), &admin())).await.unwrap().into_inner();
+        let order = subs
+            .change_seats(env.req(seats(8, "u1"), &admin()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(order.items[0].change, ChangeType::SeatIncrease as i32);
         assert_eq!(order.items[0].previous_quantity, 5);
         let up = complete(&env, &order, None).await;
@@ -250,24 +331,84 @@ async fn nce_seats_decrease_only_inside_the_window_that_added_them() {
 
         // One change at a time: while a decrease is in flight another change is refused.
         env.set_time("2026-12-07", 10);
-        let order = subs.change_seats(env.req(seats(5, "d2"), &admin())).await.unwrap().into_inner();
+        let order = subs
+            .change_seats(env.req(seats(5, "d2"), &admin()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(order.items[0].change, ChangeType::SeatDecrease as i32);
-        assert!(order.items[0].price.as_ref().unwrap().total_price.as_ref().unwrap().amount_minor < 0);
+        assert!(
+            order.items[0]
+                .price
+                .as_ref()
+                .unwrap()
+                .total_price
+                .as_ref()
+                .unwrap()
+                .amount_minor
+                < 0
+        );
         let pending = get(&env, &sub.id).await;
         let before = settle(&env).await;
         let result = subs.change_seats(env.req(seats(6, "d3"), &admin())).await;
-        refused(&env, &pending, before, result, "subscription.change_in_progress").await;
+        refused(
+            &env,
+            &pending,
+            before,
+            result,
+            "subscription.change_in_progress",
+        )
+        .await;
         let down = complete(&env, &order, None).await;
         assert_eq!(down.quantity, 5);
 
+        // A change the vendor refuses leaves the subscription as it was and free for the next.
+        let suspend = pb::SuspendSubscriptionRequest {
+            subscription_id: sub.id.clone(),
+            request_id: "s1".into(),
+            reason: String::new(),
+        };
+        let order = subs
+            .suspend_subscription(env.req(suspend, &admin()))
+            .await
+            .unwrap()
+            .into_inner();
+        let before = get(&env, &sub.id).await.etag;
+        env.provision(Payload::FulfilmentFailed(ev::FulfilmentFailed {
+            request_id: format!("{}:0", order.items[0].id),
+            order_id: order.id.clone(),
+            order_item_id: order.items[0].id.clone(),
+            vendor_code: "2001".into(),
+            vendor_message: "cannot be suspended now".into(),
+            ..Default::default()
+        }))
+        .await;
+        let after = wait_sub(&env, &sub.id, "failure applied", |s| s.etag != before).await;
+        assert_eq!(after.status(), pb::SubscriptionStatus::Active);
+        assert_eq!(
+            env.order(&admin(), &order.id).await.unwrap().status(),
+            pb::OrderStatus::ProvisioningFailed
+        );
+
         // Add 2 seats again (window closes 2026-12-14 10:00); day 8 after it: refused.
-        let order = subs.change_seats(env.req(seats(7, "u2"), &admin())).await.unwrap().into_inner();
+        let order = subs
+            .change_seats(env.req(seats(7, "u2"), &admin()))
+            .await
+            .unwrap()
+            .into_inner();
         complete(&env, &order, None).await;
         env.set_time("2026-12-15", 10);
         let before = settle(&env).await;
         let now = get(&env, &sub.id).await;
         let result = subs.change_seats(env.req(seats(6, "d4"), &admin())).await;
-        refused(&env, &now, before, result, "microsoft_nce.seat_decrease_window").await;
+        refused(
+            &env,
+            &now,
+            before,
+            result,
+            "microsoft_nce.seat_decrease_window",
+        )
+        .await;
         env.stop().await;
     }
 }
@@ -283,43 +424,91 @@ async fn autodesk_auto_renew_off_business_days_licenses_then_expiry_and_renewal(
         let a = active(&env, AUTOCAD, 3, "AD-1", term).await;
         let b = active(&env, AUTOCAD, 3, "AD-2", term).await;
         let mut subs = env.subscriptions();
-        let off = |id: &str, r: &str| pb::SetAutoRenewRequest { subscription_id: id.into(), auto_renew: false, request_id: r.into() };
-        let on = |id: &str, r: &str| pb::SetAutoRenewRequest { subscription_id: id.into(), auto_renew: true, request_id: r.into() };
-        subs.update_assigned_licenses(env.req(pb::UpdateAssignedLicensesRequest { subscription_id: a.id.clone(), assigned_licenses: 2 }, &admin()))
-            .await
-            .unwrap();
+        let off = |id: &str, r: &str| pb::SetAutoRenewRequest {
+            subscription_id: id.into(),
+            auto_renew: false,
+            request_id: r.into(),
+        };
+        let on = |id: &str, r: &str| pb::SetAutoRenewRequest {
+            subscription_id: id.into(),
+            auto_renew: true,
+            request_id: r.into(),
+        };
+        subs.update_assigned_licenses(env.req(
+            pb::UpdateAssignedLicensesRequest {
+                subscription_id: a.id.clone(),
+                assigned_licenses: 2,
+            },
+            &admin(),
+        ))
+        .await
+        .unwrap();
 
         // Autodesk never refunds: cancellation refused with the explanation.
         let before = settle(&env).await;
         let b_now = get(&env, &b.id).await;
-        let result = subs.cancel_subscription(env.req(pb::CancelSubscriptionRequest { subscription_id: b.id.clone(), ..Default::default() }, &admin())).await;
+        let result = subs
+            .cancel_subscription(env.req(
+                pb::CancelSubscriptionRequest {
+                    subscription_id: b.id.clone(),
+                    ..Default::default()
+                },
+                &admin(),
+            ))
+            .await;
         refused(&env, &b_now, before, result, "autodesk.no_refunds").await;
 
         // The last day (Monday 2026-12-07): licenses still assigned → refused; un-assigned → accepted.
         env.set_time("2026-12-07", 12);
-        env.wait_events("auto-renew last-day reminder", |_| reminders(&env, &b.id, ev::ReminderKind::AutoRenewLastDay) == 1).await;
+        env.wait_events("auto-renew last-day reminder", |_| {
+            reminders(&env, &b.id, ev::ReminderKind::AutoRenewLastDay) == 1
+        })
+        .await;
         let before = settle(&env).await;
         let a_now = get(&env, &a.id).await;
-        let result = subs.set_auto_renew(env.req(off(&a.id, "o1"), &admin())).await;
+        let result = subs
+            .set_auto_renew(env.req(off(&a.id, "o1"), &admin()))
+            .await;
         refused(&env, &a_now, before, result, "autodesk.licenses_assigned").await;
-        subs.update_assigned_licenses(env.req(pb::UpdateAssignedLicensesRequest { subscription_id: a.id.clone(), assigned_licenses: 0 }, &admin()))
+        subs.update_assigned_licenses(env.req(
+            pb::UpdateAssignedLicensesRequest {
+                subscription_id: a.id.clone(),
+                assigned_licenses: 0,
+            },
+            &admin(),
+        ))
+        .await
+        .unwrap();
+        let order = subs
+            .set_auto_renew(env.req(off(&a.id, "o2"), &admin()))
             .await
-            .unwrap();
-        let order = subs.set_auto_renew(env.req(off(&a.id, "o2"), &admin())).await.unwrap().into_inner();
+            .unwrap()
+            .into_inner();
         assert_eq!(order.items[0].change, ChangeType::AutoRenewOff as i32);
         let terminated = complete(&env, &order, None).await;
         assert_eq!(terminated.status(), pb::SubscriptionStatus::Terminated);
         assert!(!terminated.auto_renew && !terminated.auto_renew_changeable);
         // Never back on.
         let before = settle(&env).await;
-        let result = subs.set_auto_renew(env.req(on(&a.id, "o3"), &admin())).await;
-        refused(&env, &terminated, before, result, "autodesk.auto_renew_never_back_on").await;
+        let result = subs
+            .set_auto_renew(env.req(on(&a.id, "o3"), &admin()))
+            .await;
+        refused(
+            &env,
+            &terminated,
+            before,
+            result,
+            "autodesk.auto_renew_never_back_on",
+        )
+        .await;
 
         // One day later (Tuesday 2026-12-08, a business day before the holiday shift): refused.
         env.set_time("2026-12-08", 12);
         let before = settle(&env).await;
         let b_now = get(&env, &b.id).await;
-        let result = subs.set_auto_renew(env.req(off(&b.id, "o4"), &admin())).await;
+        let result = subs
+            .set_auto_renew(env.req(off(&b.id, "o4"), &admin()))
+            .await;
         let message = refused(&env, &b_now, before, result, "autodesk.auto_renew_notice").await;
         assert!(message.contains("2026-12-07"), "{message}");
 
@@ -327,13 +516,22 @@ async fn autodesk_auto_renew_off_business_days_licenses_then_expiry_and_renewal(
         let replica = env.replica().await;
         env.set_time("2026-12-15", 20);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(get(&env, &a.id).await.status(), pb::SubscriptionStatus::Terminated);
+        assert_eq!(
+            get(&env, &a.id).await.status(),
+            pb::SubscriptionStatus::Terminated
+        );
         assert!(requested(&env, &b.id, ChangeType::Renewal).is_empty());
 
         // The day after: TERMINATED expires, auto-renew on renews — once, with two replicas.
         env.set_time("2026-12-16", 1);
-        wait_sub(&env, &a.id, "expiry", |s| s.status() == pb::SubscriptionStatus::Expired).await;
-        env.wait_events("renewal order", |_| !requested(&env, &b.id, ChangeType::Renewal).is_empty()).await;
+        wait_sub(&env, &a.id, "expiry", |s| {
+            s.status() == pb::SubscriptionStatus::Expired
+        })
+        .await;
+        env.wait_events("renewal order", |_| {
+            !requested(&env, &b.id, ChangeType::Renewal).is_empty()
+        })
+        .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let renewals = requested(&env, &b.id, ChangeType::Renewal);
         assert_eq!(renewals.len(), 1, "renewed twice");
@@ -343,7 +541,10 @@ async fn autodesk_auto_renew_off_business_days_licenses_then_expiry_and_renewal(
         assert_eq!(renewed.term_start, date("2026-12-16"));
         assert_eq!(renewed.term_end, date("2027-12-15"));
         assert_eq!(renewed.status(), pb::SubscriptionStatus::Active);
-        assert_eq!(reminders(&env, &b.id, ev::ReminderKind::TermEndApproaching), 1);
+        assert_eq!(
+            reminders(&env, &b.id, ev::ReminderKind::TermEndApproaching),
+            1
+        );
         replica.stop().await;
         env.stop().await;
     }
@@ -361,38 +562,104 @@ async fn nce_renewal_opens_a_new_window_and_the_scheduler_catches_up() {
 
         // The cancellation-window reminder: one day before it closes, once.
         env.set_time("2026-11-29", 11);
-        env.wait_events("window reminder", |_| reminders(&env, &renewing.id, ev::ReminderKind::CancellationWindowClosing) == 1).await;
+        env.wait_events("window reminder", |_| {
+            reminders(
+                &env,
+                &renewing.id,
+                ev::ReminderKind::CancellationWindowClosing,
+            ) == 1
+        })
+        .await;
 
         // Suspend and resume.
-        let order = subs.suspend_subscription(env.req(pb::SuspendSubscriptionRequest { subscription_id: renewing.id.clone(), request_id: "s1".into(), reason: "unpaid".into() }, &admin()))
-            .await.unwrap().into_inner();
-        assert_eq!(complete(&env, &order, None).await.status(), pb::SubscriptionStatus::Suspended);
-        let order = subs.resume_subscription(env.req(pb::ResumeSubscriptionRequest { subscription_id: renewing.id.clone(), request_id: "r1".into() }, &admin()))
-            .await.unwrap().into_inner();
-        assert_eq!(complete(&env, &order, None).await.status(), pb::SubscriptionStatus::Active);
+        let order = subs
+            .suspend_subscription(env.req(
+                pb::SuspendSubscriptionRequest {
+                    subscription_id: renewing.id.clone(),
+                    request_id: "s1".into(),
+                    reason: "unpaid".into(),
+                },
+                &admin(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            complete(&env, &order, None).await.status(),
+            pb::SubscriptionStatus::Suspended
+        );
+        let order = subs
+            .resume_subscription(env.req(
+                pb::ResumeSubscriptionRequest {
+                    subscription_id: renewing.id.clone(),
+                    request_id: "r1".into(),
+                },
+                &admin(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            complete(&env, &order, None).await.status(),
+            pb::SubscriptionStatus::Active
+        );
 
         // Auto-renew off for the other one.
-        let order = subs.set_auto_renew(env.req(pb::SetAutoRenewRequest { subscription_id: expiring.id.clone(), auto_renew: false, request_id: "a1".into() }, &admin()))
-            .await.unwrap().into_inner();
+        let order = subs
+            .set_auto_renew(env.req(
+                pb::SetAutoRenewRequest {
+                    subscription_id: expiring.id.clone(),
+                    auto_renew: false,
+                    request_id: "a1".into(),
+                },
+                &admin(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(!complete(&env, &order, None).await.auto_renew);
 
         // The day after the inclusive term end: renewal order, then a new term and window.
         env.set_time("2027-11-23", 1);
-        env.wait_events("renewal", |_| !requested(&env, &renewing.id, ChangeType::Renewal).is_empty()).await;
-        wait_sub(&env, &expiring.id, "expiry", |s| s.status() == pb::SubscriptionStatus::Expired).await;
+        env.wait_events("renewal", |_| {
+            !requested(&env, &renewing.id, ChangeType::Renewal).is_empty()
+        })
+        .await;
+        wait_sub(&env, &expiring.id, "expiry", |s| {
+            s.status() == pb::SubscriptionStatus::Expired
+        })
+        .await;
         let renewal = requested(&env, &renewing.id, ChangeType::Renewal).remove(0);
         let renewal = env.order(&admin(), &renewal.order_id).await.unwrap();
         let renewed = complete(&env, &renewal, None).await;
         assert_eq!(renewed.term_end, date("2028-11-22"));
-        let window = |id: &str| pb::PreviewCancellationRequest { subscription_id: id.into() };
+        let window = |id: &str| pb::PreviewCancellationRequest {
+            subscription_id: id.into(),
+        };
         env.set_time("2027-11-29", 12);
-        assert!(subs.preview_cancellation(env.req(window(&renewing.id), &admin())).await.unwrap().into_inner().allowed);
+        assert!(
+            subs.preview_cancellation(env.req(window(&renewing.id), &admin()))
+                .await
+                .unwrap()
+                .into_inner()
+                .allowed
+        );
         env.set_time("2027-12-01", 12);
-        assert!(!subs.preview_cancellation(env.req(window(&renewing.id), &admin())).await.unwrap().into_inner().allowed);
+        assert!(
+            !subs
+                .preview_cancellation(env.req(window(&renewing.id), &admin()))
+                .await
+                .unwrap()
+                .into_inner()
+                .allowed
+        );
 
         // Downtime past the next term end: the scheduler catches up at once.
         env.set_time("2029-01-10", 12);
-        env.wait_events("catch-up renewal", |_| requested(&env, &renewing.id, ChangeType::Renewal).len() == 2).await;
+        env.wait_events("catch-up renewal", |_| {
+            requested(&env, &renewing.id, ChangeType::Renewal).len() == 2
+        })
+        .await;
         env.stop().await;
     }
 }
@@ -404,7 +671,10 @@ async fn list_and_detail_show_the_seed_004_facts() {
         env.set_time("2026-11-23", 10);
         let ms = active(&env, M365, 2, "MS-1", ("2026-11-23", "2027-11-22")).await;
         let ad = active(&env, AUTOCAD, 1, "AD-1", ("2026-11-23", "2027-11-22")).await;
-        assert_eq!(ms.admin_contact.as_ref().unwrap().email, "admin@contoso.example");
+        assert_eq!(
+            ms.admin_contact.as_ref().unwrap().email,
+            "admin@contoso.example"
+        );
         assert!(!ms.admin_contact.as_ref().unwrap().first_name.is_empty());
         assert_eq!(ms.tenant_name, "Contoso");
         assert!(ms.price.as_ref().unwrap().unit_price.is_some());
@@ -416,19 +686,36 @@ async fn list_and_detail_show_the_seed_004_facts() {
             ..Default::default()
         };
         let mut subs = env.subscriptions();
-        let all = subs.list_subscriptions(env.req(list("", vec![]), &admin())).await.unwrap().into_inner();
+        let all = subs
+            .list_subscriptions(env.req(list("", vec![]), &admin()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(all.subscriptions.len(), 2);
-        let autodesk = subs.list_subscriptions(env.req(list("autodesk", vec![]), &admin())).await.unwrap().into_inner();
+        let autodesk = subs
+            .list_subscriptions(env.req(list("autodesk", vec![]), &admin()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(autodesk.subscriptions.len(), 1);
         assert_eq!(autodesk.subscriptions[0].id, ad.id);
         let cancelled = subs
-            .list_subscriptions(env.req(list("", vec![pb::SubscriptionStatus::Cancelled as i32]), &admin()))
+            .list_subscriptions(env.req(
+                list("", vec![pb::SubscriptionStatus::Cancelled as i32]),
+                &admin(),
+            ))
             .await
             .unwrap()
             .into_inner();
         assert!(cancelled.subscriptions.is_empty());
         let bad = subs
-            .update_assigned_licenses(env.req(pb::UpdateAssignedLicensesRequest { subscription_id: ad.id.clone(), assigned_licenses: 5 }, &admin()))
+            .update_assigned_licenses(env.req(
+                pb::UpdateAssignedLicensesRequest {
+                    subscription_id: ad.id.clone(),
+                    assigned_licenses: 5,
+                },
+                &admin(),
+            ))
             .await
             .unwrap_err();
         assert_eq!(bad.code(), Code::InvalidArgument);

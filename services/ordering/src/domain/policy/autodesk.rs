@@ -51,7 +51,9 @@ impl VendorPolicy for AutodeskPolicy {
                 quantity,
                 previous_quantity: s.quantity,
                 amount,
-                explanation: format!("{added} seats added, charged pro rata for the rest of the billing period"),
+                explanation: format!(
+                    "{added} seats added, charged pro rata for the rest of the billing period"
+                ),
             })
         } else {
             Ok(Accepted {
@@ -85,7 +87,10 @@ impl VendorPolicy for AutodeskPolicy {
     }
 
     fn preview_cancellation(&self, s: &Subscription, _now: Now) -> CancellationQuote {
-        let end = s.term_end.map(|d| d.iso()).unwrap_or_else(|| "term end".into());
+        let end = s
+            .term_end
+            .map(|d| d.iso())
+            .unwrap_or_else(|| "term end".into());
         CancellationQuote {
             allowed: false,
             rule: "autodesk.no_refunds".into(),
@@ -123,7 +128,11 @@ impl VendorPolicy for AutodeskPolicy {
                     format!("auto-renew of subscription {} is already on", s.id),
                 ));
             }
-            return Ok(accepted(s, ChangeType::AutoRenewOn, "auto-renew turned on".into()));
+            return Ok(accepted(
+                s,
+                ChangeType::AutoRenewOn,
+                "auto-renew turned on".into(),
+            ));
         }
         require_status(s, &[SubscriptionStatus::Active], "turn auto-renew off")?;
         let end = require_in_term(s, now)?;

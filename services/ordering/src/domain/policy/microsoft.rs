@@ -104,8 +104,15 @@ impl VendorPolicy for NcePolicy {
     }
 
     fn preview_cancellation(&self, s: &Subscription, now: Now) -> CancellationQuote {
-        let windows = s.cancellation_windows.iter().filter(|w| whole_subscription(w));
-        let open = windows.clone().filter(|w| is_open(w, now)).map(|w| w.close_at).max();
+        let windows = s
+            .cancellation_windows
+            .iter()
+            .filter(|w| whole_subscription(w));
+        let open = windows
+            .clone()
+            .filter(|w| is_open(w, now))
+            .map(|w| w.close_at)
+            .max();
         let last = windows.map(|w| w.close_at).max();
         let refused = |rule: &str, explanation: String| CancellationQuote {
             allowed: false,
@@ -121,7 +128,10 @@ impl VendorPolicy for NcePolicy {
         )
         .and_then(|()| require_in_term(s, now).map(|_| ()))
         {
-            return refused(e.rule.as_deref().unwrap_or("subscription.status"), e.message);
+            return refused(
+                e.rule.as_deref().unwrap_or("subscription.status"),
+                e.message,
+            );
         }
         let Some(close) = open else {
             let closed = match last {
@@ -159,7 +169,11 @@ impl VendorPolicy for NcePolicy {
         require_status(
             s,
             &[SubscriptionStatus::Active, SubscriptionStatus::Suspended],
-            if on { "turn auto-renew on" } else { "turn auto-renew off" },
+            if on {
+                "turn auto-renew on"
+            } else {
+                "turn auto-renew off"
+            },
         )?;
         let end = require_in_term(s, now)?;
         if s.auto_renew == on {

@@ -251,11 +251,7 @@ pub fn require_in_term(s: &Subscription, now: Now) -> Result<Day, ServiceError> 
     if now.today > end {
         return Err(ServiceError::precondition(
             "subscription.term_ended",
-            format!(
-                "the term of subscription {} ended on {}",
-                s.id,
-                end.iso()
-            ),
+            format!("the term of subscription {} ended on {}", s.id, end.iso()),
         ));
     }
     Ok(end)

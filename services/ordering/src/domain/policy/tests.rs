@@ -2,12 +2,12 @@
 //! business days across a weekend and a holiday.
 
 use super::*;
-use microsoft::NcePolicy;
 use crate::domain::calendar::DAY_MICROS;
 use crate::domain::lifecycle::{self, AtTermEnd, Provisioned};
 use crate::domain::order::ItemPrice;
 use crate::domain::plan::PlanInfo;
 use crate::domain::subscription::ChangeWindow;
+use microsoft::NcePolicy;
 
 pub(crate) fn day(s: &str) -> Day {
     Day::parse(s).expect("date")
@@ -118,19 +118,30 @@ fn nce_cancellation_only_inside_the_seven_day_window() {
     let quote = NcePolicy.preview_cancellation(&s, outside);
     assert!(!quote.allowed);
     assert_eq!(quote.rule, "microsoft_nce.cancellation_window");
-    assert!(quote.explanation.contains("2026-11-29"), "{}", quote.explanation);
+    assert!(
+        quote.explanation.contains("2026-11-29"),
+        "{}",
+        quote.explanation
+    );
     let e = decide(&s, Request::Cancel, &rules(), outside).unwrap_err();
     assert_eq!(rule(e), "microsoft_nce.cancellation_window");
     // A seat-addition window does not allow cancelling the whole subscription.
-    s.cancellation_windows.push(window(at("2026-12-10", 0), 1, "seat_addition"));
-    assert!(!NcePolicy.preview_cancellation(&s, at("2026-12-11", 0)).allowed);
+    s.cancellation_windows
+        .push(window(at("2026-12-10", 0), 1, "seat_addition"));
+    assert!(
+        !NcePolicy
+            .preview_cancellation(&s, at("2026-12-11", 0))
+            .allowed
+    );
 }
 
 #[test]
 fn nce_seat_decrease_only_for_seats_added_inside_a_window() {
     let mut s = sub(MICROSOFT, "2026-11-22", "2027-11-21", 8);
-    s.cancellation_windows.push(window(at("2026-11-22", 0), 5, "purchase"));
-    s.cancellation_windows.push(window(at("2026-12-10", 0), 3, "seat_addition"));
+    s.cancellation_windows
+        .push(window(at("2026-11-22", 0), 5, "purchase"));
+    s.cancellation_windows
+        .push(window(at("2026-12-10", 0), 3, "seat_addition"));
     // One day inside the seat-addition window (purchase window long closed): up to 3 seats.
     let inside = at("2026-12-10", 6);
     let ok = NcePolicy.change_seats(&s, 5, inside).unwrap();
@@ -140,7 +151,9 @@ fn nce_seat_decrease_only_for_seats_added_inside_a_window() {
     let e = NcePolicy.change_seats(&s, 4, inside).unwrap_err();
     assert_eq!(rule(e), "microsoft_nce.seat_decrease_window");
     // One day after it closed: nothing can be removed; the message names the close date.
-    let e = NcePolicy.change_seats(&s, 7, at("2026-12-10", 8)).unwrap_err();
+    let e = NcePolicy
+        .change_seats(&s, 7, at("2026-12-10", 8))
+        .unwrap_err();
     assert!(e.message.contains("2026-12-17"), "{}", e.message);
     assert_eq!(rule(e), "microsoft_nce.seat_decrease_window");
     // Increases are always allowed during the term, charged pro rata.
@@ -291,8 +304,16 @@ fn renewal_opens_the_next_inclusive_term_and_a_new_window() {
     );
     assert_eq!(s.term_start, Some(day("2027-11-22")));
     assert_eq!(s.term_end, Some(day("2028-11-21")));
-    assert!(NcePolicy.preview_cancellation(&s, at("2027-11-22", 6)).allowed);
-    assert!(!NcePolicy.preview_cancellation(&s, at("2027-11-22", 8)).allowed);
+    assert!(
+        NcePolicy
+            .preview_cancellation(&s, at("2027-11-22", 6))
+            .allowed
+    );
+    assert!(
+        !NcePolicy
+            .preview_cancellation(&s, at("2027-11-22", 8))
+            .allowed
+    );
     s.auto_renew = false;
     assert_eq!(
         lifecycle::at_term_end(&s, day("2028-11-22")),
@@ -307,18 +328,30 @@ fn reminders_are_due_once() {
     s.cancellation_windows.push(window(bought, 2, "purchase"));
     let policy = for_vendor(MICROSOFT);
     let remind = bought.at + 6 * DAY_MICROS;
-    assert_eq!(lifecycle::next_reminder_at(&s, policy, &rules()), Some(remind));
-    assert!(lifecycle::take_due_reminders(&mut s, policy, &rules(), remind - DAY_MICROS).is_empty());
+    assert_eq!(
+        lifecycle::next_reminder_at(&s, policy, &rules()),
+        Some(remind)
+    );
+    assert!(
+        lifecycle::take_due_reminders(&mut s, policy, &rules(), remind - DAY_MICROS).is_empty()
+    );
     let due = lifecycle::take_due_reminders(&mut s, policy, &rules(), remind);
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].kind, ReminderKind::CancellationWindowClosing);
     assert!(lifecycle::take_due_reminders(&mut s, policy, &rules(), remind).is_empty());
     // Term end approaching: 30 days before 2027-11-21.
     let term = day("2027-10-22").start_micros().unwrap();
-    assert_eq!(lifecycle::next_reminder_at(&s, policy, &rules()), Some(term));
+    assert_eq!(
+        lifecycle::next_reminder_at(&s, policy, &rules()),
+        Some(term)
+    );
     // Autodesk: the last day to disable auto-renew.
     let a = sub(AUTODESK, "2025-12-16", "2026-12-15", 1);
     let planned = lifecycle::planned_reminders(&a, for_vendor(AUTODESK), &rules());
-    assert!(planned.iter().any(|p| p.kind == ReminderKind::AutoRenewLastDay
-        && p.remind_at == day("2026-12-08").start_micros().unwrap()));
+    assert!(
+        planned
+            .iter()
+            .any(|p| p.kind == ReminderKind::AutoRenewLastDay
+                && p.remind_at == day("2026-12-08").start_micros().unwrap())
+    );
 }
