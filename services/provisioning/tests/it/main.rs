@@ -407,6 +407,17 @@ async fn microsoft_faults_end_in_the_right_outcome() {
         world.publish(Payload::FulfilmentRequested(suspend)).await;
         app.wait_state("ms-suspend", pb::JobState::Succeeded, WAIT)
             .await;
+        // A renewal of a live subscription with auto-renew on: confirmed, nothing patched.
+        world
+            .publish(Payload::FulfilmentRequested(change_of(
+                &too_many,
+                "ms-renew",
+                ChangeType::Renewal,
+                2,
+            )))
+            .await;
+        app.wait_state("ms-renew", pb::JobState::Succeeded, WAIT)
+            .await;
         for (order, change) in [
             ("ms-resume", ChangeType::Resumption),
             ("ms-arr-off", ChangeType::AutoRenewOff),
@@ -430,6 +441,22 @@ async fn microsoft_faults_end_in_the_right_outcome() {
             .await;
         let job = app.wait_state("ms-after", pb::JobState::Failed, WAIT).await;
         assert_eq!(last_error(&job).vendor_code, "2011");
+        // A deleted subscription cannot renew either.
+        world
+            .publish(Payload::FulfilmentRequested(change_of(
+                &too_many,
+                "ms-renew-after",
+                ChangeType::Renewal,
+                2,
+            )))
+            .await;
+        let job = app
+            .wait_state("ms-renew-after", pb::JobState::Failed, WAIT)
+            .await;
+        assert!(
+            last_error(&job).message.contains("cannot renew"),
+            "{job:#?}"
+        );
 
         // Partner Center keeps failing (500) beyond the transient limit → FAILED with its message.
         sim.sim.inject(

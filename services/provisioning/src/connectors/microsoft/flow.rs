@@ -443,3 +443,78 @@ pub(super) async fn patch_subscription(
         last_response: last,
     })
 }
+
+/// A renewal: new-commerce subscriptions renew themselves at term end when auto-renew is on, so
+/// the vendor step is to confirm that the subscription is live and set to renew (no PATCH, and
+/// nothing to repeat on a retry). Auto-renew off or a deleted subscription cannot renew.
+pub(super) async fn confirm_renewal(
+    pc: &MicrosoftConnector,
+    job: &JobContext,
+    cp: &mut Checkpoint,
+) -> Round {
+    let mut last = None;
+    let order = &job.order;
+    let tenant = Some(order.customer.microsoft_tenant_id.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .or_else(|| cp.customer_tenant_id.clone());
+    let (Some(tenant), subscription_id) = (tenant, order.vendor_subscription_id.trim().to_string())
+    else {
+        return Err(stop(
+            VendorError::needs_input(
+                "missing_tenant",
+                "the customer has no Microsoft tenant id",
+                "customer.microsoft_tenant_id",
+            ),
+            &last,
+        ));
+    };
+    if subscription_id.is_empty() {
+        return Err(stop(
+            VendorError::permanent(
+                "missing_subscription",
+                "the renewal names no Microsoft subscription id",
+            ),
+            &last,
+        ));
+    }
+    let path = format!("/v1/customers/{tenant}/subscriptions/{subscription_id}");
+    let sub = pc.read(&path, Call::Read, &mut last).await?;
+    let status = text(&sub, "status");
+    let auto_renew = sub
+        .get("autoRenewEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if status == "deleted" || status == "expired" {
+        return Err(stop(
+            VendorError::permanent(
+                "not_renewable",
+                format!("Microsoft subscription {subscription_id} is {status} and cannot renew"),
+            ),
+            &last,
+        ));
+    }
+    if !auto_renew {
+        return Err(stop(
+            VendorError::permanent(
+                "auto_renew_off",
+                format!(
+                    "auto-renew is off for Microsoft subscription {subscription_id}; it will not renew"
+                ),
+            ),
+            &last,
+        ));
+    }
+    cp.customer_tenant_id = Some(tenant);
+    cp.vendor_reference = Some(subscription_id.clone());
+    Ok(Report {
+        step: Step::Succeeded(success(
+            job,
+            cp,
+            &subscription_id,
+            &subscription_id,
+            &sub,
+            format!("subscription {subscription_id} renews at Microsoft (auto-renew on)"),
+        )),
+        last_response: last,
+    })
+}

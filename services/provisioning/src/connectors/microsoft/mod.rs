@@ -246,13 +246,7 @@ impl VendorConnector for MicrosoftConnector {
         let result = match job.order.change {
             Change::NewSubscription => flow::new_subscription(self, job, checkpoint, saver).await,
             Change::MarkupChange => Ok(flow::no_vendor_call(job)),
-            Change::Renewal => Err(stop(
-                VendorError::permanent(
-                    "unsupported_change",
-                    "new-commerce subscriptions renew automatically; use auto-renew instead",
-                ),
-                &None,
-            )),
+            Change::Renewal => flow::confirm_renewal(self, job, checkpoint).await,
             _ => flow::patch_subscription(self, job, checkpoint, saver).await,
         };
         match result {
