@@ -164,6 +164,7 @@ impl Scheduler {
             .append_histories(&mut tx, &batch.history, now)
             .await?;
         ctx.store.insert_orders(&mut tx, &batch.orders).await?;
+        ctx.outbox.append_all(&mut tx, &batch.events, now).await?;
         ctx.store
             .update_subscriptions(&mut tx, &batch.subscriptions)
             .await?;
@@ -243,6 +244,8 @@ struct Batch {
     history: Vec<(Order, String)>,
     subscriptions: Vec<Subscription>,
     facts_of: HashMap<String, ev::CustomerFacts>,
+    /// Events of the renewals, appended to the outbox in multi-row statements.
+    events: Vec<ev::Envelope>,
 }
 
 /// Customer facts for the events, built once per customer and batch.
@@ -309,7 +312,13 @@ async fn renew(
     let described = change.describe(&order);
     let payload = events::status_payload(&mut order, change, facts);
     batch.history.push((order.clone(), described));
-    events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
+    batch.events.push(platform::outbox::envelope(
+        events::SOURCE,
+        &order.reseller_id,
+        &order.customer_id,
+        payload,
+        &ctx.clock,
+    ));
     // Bought at once: only `fulfilment_requested` (no `order_submitted`: nobody submitted an
     // automatic renewal; the reseller hears of it through the order and subscription events).
     order.submitted_at = Some(now);
@@ -320,7 +329,13 @@ async fn renew(
             facts,
             &facts_for(&mut batch.facts_of, customer),
         );
-        events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
+        batch.events.push(platform::outbox::envelope(
+            events::SOURCE,
+            &order.reseller_id,
+            &order.customer_id,
+            payload,
+            &ctx.clock,
+        ));
     }
     sub.pending_order_id = order.id.clone();
     sub.updated_at = now;
