@@ -95,6 +95,25 @@ impl PageTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_tokens_are_rejected_not_panicked_on(token in "\\PC{0,200}") {
+            let tokens = PageTokens::new(b"fixed-key-for-property-tests-0001");
+            let decoded = tokens.decode::<(i64, String)>("r1", &token);
+            prop_assert!(token.is_empty() || decoded.is_err());
+        }
+
+        #[test]
+        fn tokens_round_trip_only_in_their_scope(n in any::<i64>(), s in "\\PC{0,40}", scope in "[a-z0-9-]{1,20}") {
+            let tokens = PageTokens::new(b"fixed-key-for-property-tests-0001");
+            let token = tokens.encode(&scope, &(n, s.clone()));
+            prop_assert_eq!(tokens.decode::<(i64, String)>(&scope, &token).unwrap(), Some((n, s)));
+            let other = format!("{scope}x");
+            prop_assert!(tokens.decode::<(i64, String)>(&other, &token).is_err());
+        }
+    }
 
     #[test]
     fn tokens_are_bound_to_scope_and_tamper_evident() {

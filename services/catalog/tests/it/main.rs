@@ -6,5 +6,6 @@ mod browse;
 mod eligibility;
 mod imports;
 mod markups;
+mod parsers;
 mod quotes;
 mod support;

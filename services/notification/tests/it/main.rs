@@ -5,4 +5,5 @@ mod email;
 mod feed;
 mod harness;
 mod receiver;
+mod urls;
 mod webhooks;
