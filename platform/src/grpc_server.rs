@@ -16,6 +16,23 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
 
+/// Applies the settings every generated service needs in the same way: gzip both ways and the
+/// largest accepted message (`server.max_message_bytes`). Generated servers share no trait for
+/// these methods, hence a macro.
+///
+/// ```ignore
+/// GrpcServer::new(settings.clone()).add_service(marketplace_platform::tuned_service!(FooServiceServer::new(api), settings))
+/// ```
+#[macro_export]
+macro_rules! tuned_service {
+    ($service:expr, $settings:expr) => {
+        $service
+            .accept_compressed(::tonic::codec::CompressionEncoding::Gzip)
+            .send_compressed(::tonic::codec::CompressionEncoding::Gzip)
+            .max_decoding_message_size($settings.max_message_bytes)
+    };
+}
+
 /// Server settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -28,7 +45,7 @@ pub struct ServerSettings {
     pub grace_period_ms: u64,
     /// How long in-flight requests may take to finish after that (milliseconds).
     pub drain_timeout_ms: u64,
-    /// Largest accepted message (bytes).
+    /// Largest accepted message (bytes), applied to every service by [`tuned_service!`].
     pub max_message_bytes: usize,
 }
 
@@ -50,7 +67,6 @@ pub struct GrpcServer {
     reporter: HealthReporter,
     names: Vec<&'static str>,
     settings: ServerSettings,
-    grpc_web: bool,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -72,14 +88,7 @@ impl GrpcServer {
             reporter,
             names: Vec::new(),
             settings,
-            grpc_web: false,
         }
-    }
-
-    /// Also accepts gRPC-Web (HTTP/1.1) requests.
-    pub fn with_grpc_web(mut self) -> Self {
-        self.grpc_web = true;
-        self
     }
 
     /// Adds a generated service.
@@ -160,8 +169,7 @@ impl GrpcServer {
         let builder = tonic::transport::Server::builder()
             .timeout(Duration::from_millis(settings.request_timeout_ms))
             .tcp_nodelay(true)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .accept_http1(self.grpc_web);
+            .http2_keepalive_interval(Some(Duration::from_secs(30)));
 
         let reporter = self.reporter.clone();
         let names = self.names.clone();
@@ -188,22 +196,10 @@ impl GrpcServer {
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let drain = Duration::from_millis(settings.drain_timeout_ms);
         let stop_for_timeout = stop_accepting.clone();
-        let serve = async {
-            if self.grpc_web {
-                builder
-                    .layer(layers)
-                    .layer(tonic_web::GrpcWebLayer::new())
-                    .add_routes(routes.routes())
-                    .serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned())
-                    .await
-            } else {
-                builder
-                    .layer(layers)
-                    .add_routes(routes.routes())
-                    .serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned())
-                    .await
-            }
-        };
+        let serve = builder
+            .layer(layers)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(incoming, stop_accepting.cancelled_owned());
         tokio::select! {
             result = serve => result?,
             _ = async { stop_for_timeout.cancelled().await; tokio::time::sleep(drain).await } => {

@@ -24,7 +24,6 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tonic::codec::CompressionEncoding;
 
 use crate::service::read_model::ReadModel;
 
@@ -143,10 +142,8 @@ impl App {
             consumer,
             consumer_stop,
         } = self;
-        let service = CatalogServiceServer::new(api)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(settings.server.max_message_bytes);
+        let service =
+            marketplace_platform::tuned_service!(CatalogServiceServer::new(api), settings.server);
         let served = GrpcServer::new(settings.server.clone())
             .add_service(service)
             .serve(listener, shutdown)

@@ -27,7 +27,6 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding::Gzip;
 
 use platform::bus::SharedBus;
 use platform::clock::SharedClock;
@@ -369,16 +368,14 @@ impl App {
             sender: self.sender.clone(),
         };
         let result = GrpcServer::new(core.settings.server.clone())
-            .add_service(
-                NotificationServiceServer::new(feed)
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            )
-            .add_service(
-                WebhookServiceServer::new(hooks)
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            )
+            .add_service(platform::tuned_service!(
+                NotificationServiceServer::new(feed),
+                core.settings.server
+            ))
+            .add_service(platform::tuned_service!(
+                WebhookServiceServer::new(hooks),
+                core.settings.server
+            ))
             .serve(listener, shutdown)
             .await;
         background.cancel();

@@ -31,7 +31,6 @@ use platform::db::{Database, Migrations};
 use platform::outbox::{Outbox, Relay, RelaySettings};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding::Gzip;
 
 /// Settings of the ordering service.
 #[derive(Debug, Clone, Deserialize)]
@@ -271,31 +270,26 @@ impl App {
             streams.cancel();
         });
         let server = platform::grpc_server::GrpcServer::new(self.settings.server.clone())
-            .add_service(
-                ResellerServiceServer::new(grpc::Resellers(self.ctx.clone()))
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            )
-            .add_service(
-                CustomerServiceServer::new(grpc::Customers(self.ctx.clone()))
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            )
-            .add_service(
-                CartServiceServer::new(grpc::Carts(self.ctx.clone()))
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            )
-            .add_service(
-                OrderServiceServer::new(grpc::Orders(self.ctx.clone()))
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            )
-            .add_service(
-                SubscriptionServiceServer::new(grpc::Subscriptions(self.ctx.clone()))
-                    .accept_compressed(Gzip)
-                    .send_compressed(Gzip),
-            );
+            .add_service(platform::tuned_service!(
+                ResellerServiceServer::new(grpc::Resellers(self.ctx.clone())),
+                self.settings.server
+            ))
+            .add_service(platform::tuned_service!(
+                CustomerServiceServer::new(grpc::Customers(self.ctx.clone())),
+                self.settings.server
+            ))
+            .add_service(platform::tuned_service!(
+                CartServiceServer::new(grpc::Carts(self.ctx.clone())),
+                self.settings.server
+            ))
+            .add_service(platform::tuned_service!(
+                OrderServiceServer::new(grpc::Orders(self.ctx.clone())),
+                self.settings.server
+            ))
+            .add_service(platform::tuned_service!(
+                SubscriptionServiceServer::new(grpc::Subscriptions(self.ctx.clone())),
+                self.settings.server
+            ));
         let result = server.serve(listener, shutdown).await;
         self.ctx.streams.cancel();
         self.background.cancel();

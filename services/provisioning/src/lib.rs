@@ -43,7 +43,6 @@ use marketplace_proto::provisioning::v1::provisioning_service_server::Provisioni
 use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tonic::codec::CompressionEncoding;
 
 pub use connectors::Connectors;
 pub use connectors::autodesk::{AutodeskConnector, AutodeskSettings};
@@ -217,9 +216,10 @@ impl App {
             outbox,
             wake,
         };
-        let service = ProvisioningServiceServer::new(operations)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
+        let service = marketplace_platform::tuned_service!(
+            ProvisioningServiceServer::new(operations),
+            settings.server
+        );
         let served = GrpcServer::new(settings.server.clone())
             .add_service(service)
             .serve(listener, shutdown)
