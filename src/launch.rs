@@ -125,10 +125,18 @@ fn shared_keys(config: &Config) -> anyhow::Result<Shared> {
             key.with_previous(config.auth.previous_internal_key.expose().as_bytes())?
         }
     };
-    let page_tokens = if config.auth.page_token_key.is_empty() {
-        PageTokens::random()
-    } else {
+    // Every replica must sign page tokens with the same key, or a token from one replica is
+    // refused by the next: without an explicit key, derive one from the shared internal key.
+    let page_tokens = if !config.auth.page_token_key.is_empty() {
         PageTokens::new(config.auth.page_token_key.expose().as_bytes())
+    } else if !config.auth.internal_key.is_empty() {
+        use sha2::Digest;
+        let mut derived = sha2::Sha256::new();
+        derived.update(b"marketplace page tokens\0");
+        derived.update(config.auth.internal_key.expose().as_bytes());
+        PageTokens::new(&derived.finalize())
+    } else {
+        PageTokens::random()
     };
     Ok(Shared {
         identity,
