@@ -47,6 +47,9 @@ pub enum LineStatus {
     Deleted,
 }
 
+/// Most active lines a cart may hold (the catalog quotes at most 200 lines at once).
+pub const MAX_ACTIVE_LINES: usize = 200;
+
 /// One line of a cart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
@@ -161,6 +164,19 @@ impl Cart {
     /// Adds a line after checking quantity, parameters and the parent line of an add-on.
     pub fn add_line(&mut self, line: CartLine, now: i64) -> Result<(), ServiceError> {
         let mut problems = Vec::new();
+        // The catalog prices at most this many lines at once: a longer cart could never be bought.
+        if self
+            .lines
+            .iter()
+            .filter(|l| l.status == LineStatus::Active)
+            .count()
+            >= MAX_ACTIVE_LINES
+        {
+            problems.push(Problem::new(
+                "cart_id",
+                format!("a cart holds at most {MAX_ACTIVE_LINES} lines"),
+            ));
+        }
         if let Err(e) = line.plan.check_quantity(line.quantity) {
             problems.push(Problem::new("quantity", e));
         }

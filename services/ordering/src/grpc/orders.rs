@@ -87,16 +87,8 @@ impl Orders {
             reseller_id: reseller.clone(),
             customer_id: customer.clone(),
             statuses,
-            created_from: req
-                .create_time_from
-                .as_ref()
-                .and_then(from_timestamp)
-                .map(to_micros),
-            created_to: req
-                .create_time_to
-                .as_ref()
-                .and_then(from_timestamp)
-                .map(to_micros),
+            created_from: time_filter(req.create_time_from.as_ref(), "create_time_from")?,
+            created_to: time_filter(req.create_time_to.as_ref(), "create_time_to")?,
             hide_markup_only: p.role.is_customer(),
         };
         let limit = platform::paging::page_size(req.page_size)?;
@@ -281,4 +273,18 @@ impl OrderService for Orders {
                 .map(|o| convert::order(&o, false)),
         )
     }
+}
+
+/// An optional time filter; an out-of-range timestamp is refused rather than silently ignored
+/// (which would return every order).
+fn time_filter(
+    ts: Option<&marketplace_proto::pbjson_types::Timestamp>,
+    field: &str,
+) -> Result<Option<i64>, ServiceError> {
+    ts.map(|ts| {
+        from_timestamp(ts)
+            .map(to_micros)
+            .ok_or_else(|| ServiceError::invalid_field(field, "not a valid time"))
+    })
+    .transpose()
 }

@@ -58,6 +58,7 @@ pub(crate) async fn place_change(
     req: ChangeRequest,
 ) -> Result<Order, ServiceError> {
     principal.require(&CHANGERS)?;
+    super::notes::check_note_length("reason", &req.reason)?;
     let now = ctx.now();
     let mut tx = ctx.store.begin().await?;
     let sub = visible_subscription(
@@ -90,7 +91,7 @@ pub(crate) async fn place_change(
     let mut order = change_order(&sub, &customer, &accepted, by.clone(), key, now);
     if !req.reason.trim().is_empty() {
         order.notes.push(Note {
-            text: req.reason.trim().chars().take(2000).collect(),
+            text: req.reason.trim().to_string(),
             author: by,
             created_at: now,
         });

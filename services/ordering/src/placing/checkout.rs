@@ -26,6 +26,7 @@ pub(crate) async fn checkout(
     principal: &Principal,
     req: Checkout,
 ) -> Result<Order, ServiceError> {
+    super::notes::check_note_length("note", &req.note)?;
     let now = ctx.now();
     let (cart, customer, reseller) = {
         let mut conn = ctx.store.conn().await?;

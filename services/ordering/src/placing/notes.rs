@@ -7,6 +7,20 @@ use super::{actor, visible_order};
 use crate::context::Ctx;
 use crate::domain::order::{Note, Order};
 
+/// The longest note, change reason or checkout note (characters).
+pub(crate) const MAX_NOTE_CHARS: usize = 2000;
+
+/// Refuses a note longer than [`MAX_NOTE_CHARS`], naming `field` (never cuts client text).
+pub(crate) fn check_note_length(field: &str, text: &str) -> Result<(), ServiceError> {
+    if text.trim().chars().count() > MAX_NOTE_CHARS {
+        return Err(ServiceError::invalid_field(
+            field,
+            format!("at most {MAX_NOTE_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Adds a note to an order.
 pub(crate) async fn add_note(
     ctx: &Ctx,
@@ -18,12 +32,7 @@ pub(crate) async fn add_note(
     if text.is_empty() {
         return Err(ServiceError::invalid_field("text", "must not be empty"));
     }
-    if text.chars().count() > 2000 {
-        return Err(ServiceError::invalid_field(
-            "text",
-            "at most 2000 characters",
-        ));
-    }
+    check_note_length("text", text)?;
     let mut tx = ctx.store.begin().await?;
     let mut order = visible_order(
         principal,

@@ -58,27 +58,34 @@ impl Answer {
                 redact(&mut value);
                 value.to_string()
             }
-            Err(_) => self.text.clone(),
+            // Not JSON: may hold anything (a token in plain text); keep only its size.
+            Err(_) => format!("<non-JSON body, {} bytes>", self.text.len()),
         };
         truncate(&format!("{operation} → HTTP {}: {body}", self.status))
     }
 }
 
-/// Keys whose values never leave the connector.
-const SECRET_KEYS: &[&str] = &[
-    "password",
-    "access_token",
-    "token",
-    "userCredentials",
-    "secret",
-];
+/// Parts of key names whose values never leave the connector (matched case-insensitively
+/// anywhere in the key: `refresh_token`, `client_secret`, `accessToken`, …).
+const SECRET_KEY_PARTS: &[&str] = &["password", "token", "secret", "credential"];
+
+/// A vendor quantity, or `fallback` when absent or not a valid seat count (never truncated).
+pub(crate) fn vendor_quantity(value: &Value, fallback: i32) -> i32 {
+    value
+        .get("quantity")
+        .and_then(Value::as_i64)
+        .and_then(|q| i32::try_from(q).ok())
+        .filter(|q| *q >= 0)
+        .unwrap_or(fallback)
+}
 
 /// Replaces secret values in a JSON document by `<redacted>`.
 pub(crate) fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                if SECRET_KEYS.iter().any(|s| key.eq_ignore_ascii_case(s)) {
+                let lower = key.to_ascii_lowercase();
+                if SECRET_KEY_PARTS.iter().any(|s| lower.contains(s)) {
                     *v = Value::String("<redacted>".into());
                 } else {
                     redact(v);

@@ -248,7 +248,7 @@ impl FulfilmentOrder {
     /// it is known, else the quantity itself.
     pub fn seat_delta(&self) -> i32 {
         if self.previous_quantity > 0 {
-            (self.quantity - self.previous_quantity).abs()
+            i32::try_from(self.quantity.abs_diff(self.previous_quantity)).unwrap_or(i32::MAX)
         } else {
             self.quantity
         }

@@ -117,7 +117,8 @@ impl TokenCache {
         let lifetime = body
             .get("expires_in")
             .and_then(serde_json::Value::as_u64)
-            .unwrap_or(1799);
+            // A vendor answer never decides an absurd lifetime (it would overflow `Instant`).
+            .map_or(1799, |secs| secs.clamp(60, 24 * 3600));
         let refresh_in = Duration::from_secs(lifetime)
             .saturating_sub(REFRESH_MARGIN)
             .max(Duration::from_secs(1));

@@ -189,10 +189,7 @@ pub(crate) fn status(job: &JobContext, transaction_id: &str, body: &Value) -> St
                 .or_else(|| subscriptions.first())
                 .cloned()
                 .unwrap_or(Value::Null);
-            let quantity = sub
-                .get("quantity")
-                .and_then(Value::as_i64)
-                .map_or(job.order.quantity, |q| q as i32);
+            let quantity = crate::connectors::http::vendor_quantity(&sub, job.order.quantity);
             Status::Completed(Success {
                 vendor_subscription_id: text(&sub, "subscriptionId"),
                 vendor_reference: transaction_id.to_string(),

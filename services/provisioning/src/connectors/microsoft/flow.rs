@@ -328,10 +328,7 @@ fn success(
     sub: &Value,
     message: String,
 ) -> Success {
-    let quantity = sub
-        .get("quantity")
-        .and_then(Value::as_i64)
-        .map_or(job.order.quantity, |q| q as i32);
+    let quantity = crate::connectors::http::vendor_quantity(sub, job.order.quantity);
     Success {
         vendor_subscription_id: subscription_id.to_string(),
         vendor_reference: reference.to_string(),
