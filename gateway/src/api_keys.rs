@@ -144,6 +144,12 @@ impl ApiKeyGrpc {
         request: pb::CreateApiKeyRequest,
     ) -> ServiceResult<pb::CreateApiKeyResponse> {
         principal.require(&[Role::ResellerAdmin])?;
+        // A leaked key must not be able to mint keys that outlive its own revocation.
+        if principal.subject.starts_with("apikey:") {
+            return Err(ServiceError::permission_denied(
+                "API keys cannot create API keys; sign in as a reseller admin",
+            ));
+        }
         let reseller_id = principal
             .reseller_id
             .clone()

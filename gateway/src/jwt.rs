@@ -15,6 +15,12 @@ use platform::identity::{Principal, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// An optional setting where a blank value (e.g. `MARKETPLACE_GATEWAY__AUTH__JWKS_URL=`, the
+/// only way an overlay can switch off a base value) means "not set".
+fn blank_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()))
+}
+
 /// Authentication settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -25,9 +31,11 @@ pub struct AuthSettings {
     pub jwt_audience: String,
     /// Shared HS256 secret (embedded demo only; empty disables HS256). At least 32 bytes.
     pub jwt_hs256_secret: Secret,
-    /// Path of a JWKS document with the RS256/ES256 verification keys.
+    /// Path of a JWKS document with the RS256/ES256 verification keys (blank = none).
+    #[serde(deserialize_with = "blank_as_none")]
     pub jwks_file: Option<String>,
-    /// URL of a JWKS document (fetched at start and every `jwks_refresh_secs`).
+    /// URL of a JWKS document, fetched at start and every `jwks_refresh_secs` (blank = none).
+    #[serde(deserialize_with = "blank_as_none")]
     pub jwks_url: Option<String>,
     /// How often the JWKS URL is fetched again.
     pub jwks_refresh_secs: u64,
@@ -370,4 +378,23 @@ async fn fetch_jwks(url: &str) -> anyhow::Result<Vec<PublicKey>> {
         .text()
         .await?;
     parse_jwks(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_jwks_settings_mean_not_set() {
+        let settings: AuthSettings =
+            serde_json::from_str(r#"{"jwks_url": "  ", "jwks_file": ""}"#).unwrap();
+        assert_eq!(settings.jwks_url, None);
+        assert_eq!(settings.jwks_file, None);
+        let settings: AuthSettings =
+            serde_json::from_str(r#"{"jwks_url": "https://idp.example/jwks"}"#).unwrap();
+        assert_eq!(
+            settings.jwks_url.as_deref(),
+            Some("https://idp.example/jwks")
+        );
+    }
 }

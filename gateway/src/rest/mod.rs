@@ -284,7 +284,7 @@ async fn handle(
                 )),
             };
             let mut response_token = String::new();
-            let (status, body, etag) = match result {
+            let (status, body, etag, stored) = match result {
                 Ok(value) => {
                     response_token = value
                         .get("nextPageToken")
@@ -296,20 +296,26 @@ async fn handle(
                         .and_then(|e| e.as_str())
                         .unwrap_or_default()
                         .to_string();
-                    (StatusCode::OK, value.to_string(), etag)
+                    // Secrets are shown once: the stored idempotent replay never holds one.
+                    let stored = match &value {
+                        serde_json::Value::Object(map) if map.contains_key("secret") => {
+                            let mut without = map.clone();
+                            without.remove("secret");
+                            serde_json::Value::Object(without).to_string()
+                        }
+                        _ => value.to_string(),
+                    };
+                    (StatusCode::OK, value.to_string(), etag, stored)
                 }
                 Err(error) => {
                     let problem = Problem::from(error);
-                    (
-                        problem.status(),
-                        serde_json::to_string(&problem).unwrap_or_default(),
-                        String::new(),
-                    )
+                    let body = serde_json::to_string(&problem).unwrap_or_default();
+                    (problem.status(), body.clone(), String::new(), body)
                 }
             };
             if let Some(claim) = claim {
                 gw.idempotency
-                    .complete(claim, status.as_u16(), &body, &etag)
+                    .complete(claim, status.as_u16(), &stored, &etag)
                     .await;
             }
             if status == StatusCode::OK

@@ -544,8 +544,45 @@ async fn api_keys_are_shown_once_scoped_revocable_and_track_use() {
         )
         .await;
 
+        // A replayed creation (same Idempotency-Key) returns the key without its secret: shown once.
+        let create = |key: &'static str| {
+            h.http
+                .post(h.url("/v1/apiKeys"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(r#"{"name": "admin-bot", "role": "ROLE_RESELLER_ADMIN"}"#)
+                .send()
+        };
+        let first: Value = create("replay-1").await.unwrap().json().await.unwrap();
+        let admin_key = first["secret"].as_str().unwrap().to_string();
+        let replay: Value = create("replay-1").await.unwrap().json().await.unwrap();
+        assert_eq!(replay["apiKey"]["id"], first["apiKey"]["id"]);
+        assert!(
+            replay.get("secret").is_none(),
+            "replay leaks the secret: {replay}"
+        );
+        // Even an admin-role key cannot mint keys that would outlive its revocation.
+        problem(
+            h.http
+                .post(h.url("/v1/apiKeys"))
+                .header("x-api-key", &admin_key)
+                .header("content-type", "application/json")
+                .body(r#"{"name": "child", "role": "ROLE_RESELLER_USER"}"#)
+                .send()
+                .await
+                .unwrap(),
+            403,
+        )
+        .await;
+
         let listed: Value = h.get("/v1/apiKeys", &admin).await.json().await.unwrap();
-        let key = &listed["apiKeys"][0];
+        let key = listed["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .unwrap();
         assert_eq!(key["id"], id.as_str());
         assert!(
             key["lastUsedTime"].is_string(),
