@@ -180,14 +180,18 @@ impl Serialize for Secret {
     }
 }
 
-/// Redacts the password of a URL for logging (`postgres://user:***@host/db`).
+/// Redacts the credentials of a URL for logging: the password (`postgres://user:***@host/db`),
+/// or a lone user part, which is a token for some servers (`nats://***@host`).
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            } else if !parsed.username().is_empty() {
+                let _ = parsed.set_username("***");
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
         Err(_) => "<unparseable url>".to_string(),
     }
 }
@@ -259,5 +263,6 @@ mod tests {
         assert_eq!(sample.token.expose(), "hunter2");
         assert!(!format!("{sample:?}").contains("hunter2"));
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("nats://s3cr3t@h:4222"), "nats://***@h:4222");
     }
 }

@@ -77,6 +77,14 @@ pub(crate) fn build(
                     "unknown query parameter (this operation takes a JSON body)",
                 ));
             }
+            // `/v1/orders/A?orderId=B` must not act on B: the path names the resource.
+            if input
+                .path_vars
+                .iter()
+                .any(|(path, _)| snake(path) == snake(&key))
+            {
+                return Err(Problem::invalid(&key, "is set by the URL path"));
+            }
             set_path(
                 api,
                 message,
@@ -122,6 +130,20 @@ pub(crate) fn build(
         }
     }
     Ok(Value::Object(root))
+}
+
+/// A field path in proto spelling: `cartId` → `cart_id`, `plan.id` stays `plan.id`.
+fn snake(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 4);
+    for c in path.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn parse_body(body: &[u8]) -> Result<Option<Value>, Problem> {
@@ -337,6 +359,32 @@ mod tests {
                 input(&[], Some("pageSize=ten"), b"")
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn a_query_parameter_cannot_override_the_path() {
+        let api = api();
+        let method = api
+            .method("/marketplace.ordering.v1.OrderService/GetOrder")
+            .unwrap();
+        let binding = method.http.clone().unwrap();
+        let error = build(
+            &api,
+            method,
+            &binding,
+            input(&[("order_id", "A")], Some("orderId=B"), b""),
+        )
+        .unwrap_err();
+        assert!(error.detail.contains("orderId"), "{}", error.detail);
+        assert!(
+            build(
+                &api,
+                method,
+                &binding,
+                input(&[("order_id", "A")], None, b"")
+            )
+            .is_ok()
         );
     }
 

@@ -117,7 +117,7 @@ impl NatsBus {
     /// The connection is re-established automatically after it is lost.
     pub async fn connect(url: &str, options: NatsBusOptions) -> Result<Self, BusError> {
         options.validate()?;
-        let redacted = redact_url(url);
+        let redacted = crate::config::redact_url(url);
         let log_url = redacted.clone();
         let client = async_nats::ConnectOptions::new()
             .event_callback(move |event| {
@@ -732,19 +732,5 @@ fn log_connection_event(url: &str, event: async_nats::Event) {
         async_nats::Event::Draining => tracing::info!(url = %url, "nats connection draining"),
         async_nats::Event::Closed => tracing::info!(url = %url, "nats connection closed"),
         event => tracing::warn!(url = %url, %event, "nats connection event"),
-    }
-}
-
-/// The URL without user credentials, for errors and logs.
-fn redact_url(url: &str) -> String {
-    match url.rsplit_once('@') {
-        Some((head, host)) => {
-            let scheme = head
-                .split_once("://")
-                .map(|(scheme, _)| format!("{scheme}://"))
-                .unwrap_or_default();
-            format!("{scheme}***@{host}")
-        }
-        None => url.to_owned(),
     }
 }

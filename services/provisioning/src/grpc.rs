@@ -210,7 +210,13 @@ impl Operations {
         let mut states = Vec::new();
         for (i, s) in req.states.iter().enumerate() {
             match state_from_proto(*s) {
-                Some(state) => states.push(state.as_str().to_string()),
+                // Each state once: the list becomes bind parameters.
+                Some(state) => {
+                    let state = state.as_str().to_string();
+                    if !states.contains(&state) {
+                        states.push(state);
+                    }
+                }
                 None => {
                     return Err(ServiceError::invalid_field(
                         format!("states[{i}]"),
