@@ -97,21 +97,16 @@ pub async fn claim(
     lease_until: i64,
     limit: i64,
 ) -> Result<Vec<EmailRow>, sqlx::Error> {
-    let sql = format!(
-        "UPDATE email_deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN (\
-         SELECT id FROM email_deliveries WHERE status IN ('{p}', '{r}') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-         ORDER BY next_attempt_at LIMIT $4{skip}) RETURNING {COLUMNS}",
-        p = status::PENDING,
-        r = status::RETRYING,
-        skip = db.skip_locked()
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(owner.to_string())
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = super::claim_due(
+        db,
+        "email_deliveries",
+        COLUMNS,
+        owner,
+        now,
+        lease_until,
+        limit,
+    )
+    .await?;
     Ok(rows.iter().map(from_row).collect())
 }
 

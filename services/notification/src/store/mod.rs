@@ -27,3 +27,33 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Leases up to `limit` due deliveries of `table` (e-mail or webhook) to `owner` until
+/// `lease_until`, counting the attempt, and returns them with `columns`. One rule for both
+/// channels: due and not leased (or the lease expired); `SKIP LOCKED` on PostgreSQL so replicas
+/// never claim the same row. `table` and `columns` are constants of this crate, never input.
+pub(crate) async fn claim_due(
+    db: &platform::db::Database,
+    table: &'static str,
+    columns: &'static str,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE {table} SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN (\
+         SELECT id FROM {table} WHERE status IN ('{p}', '{r}') AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+         ORDER BY next_attempt_at LIMIT $4{skip}) RETURNING {columns}",
+        p = status::PENDING,
+        r = status::RETRYING,
+        skip = db.skip_locked()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(owner.to_string())
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+}
