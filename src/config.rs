@@ -37,6 +37,9 @@ pub enum Role {
     Gateway,
     /// The Autodesk and Microsoft sandbox simulators.
     VendorSim,
+    /// Standalone outbox relays: publish the ordering and provisioning outboxes to the bus
+    /// (beside the services' own relays, or instead of them with `<service>.outbox_relay = false`).
+    Relay,
 }
 
 impl Role {
@@ -44,7 +47,7 @@ impl Role {
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
         serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
             ConfigError(format!(
-                "setting `role` must be one of all, catalog, ordering, provisioning, notification, gateway, vendor-sim (got {s:?})"
+                "setting `role` must be one of all, catalog, ordering, provisioning, notification, gateway, vendor-sim, relay (got {s:?})"
             ))
         })
     }
@@ -95,6 +98,17 @@ pub struct SandboxSmtpConfig {
     pub listen: String,
 }
 
+/// Standalone outbox relays (role `relay`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelayConfig {
+    /// Services whose outbox this process publishes (their `<service>.database` is used):
+    /// `ordering`, `provisioning`.
+    pub sources: Vec<String>,
+    /// How often an idle relay looks for new rows (a standalone relay is not woken by the
+    /// service's commits).
+    pub poll_interval_ms: u64,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -120,6 +134,8 @@ pub struct Config {
     pub vendor_sim: VendorSimConfig,
     /// Sandbox SMTP.
     pub sandbox_smtp: SandboxSmtpConfig,
+    /// Standalone outbox relays.
+    pub relay: RelayConfig,
     /// Only run the database migrations (and demo seeding, when enabled) of the selected
     /// component(s), then exit (`--migrate-only`; used by the Kubernetes migration Jobs).
     #[serde(default)]

@@ -10,6 +10,8 @@ use anyhow::Context as _;
 use marketplace_platform::bus::{InProcessBus, NatsBus, NatsBusOptions, SharedBus};
 use marketplace_platform::clock::{SharedClock, SystemClock};
 use marketplace_platform::config::ConfigError;
+use marketplace_platform::db::{Database, DatabaseSettings};
+use marketplace_platform::outbox::{Outbox, Relay, RelaySettings};
 use marketplace_platform::identity::IdentityKey;
 use marketplace_platform::paging::PageTokens;
 use serde_json::{Value, json};
@@ -315,6 +317,13 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         gateway_app = Some((app, http, grpc));
     }
 
+    // Standalone outbox relays (role `relay` only; in role `all` the services run their own).
+    let relays = if selected == Role::Relay && !config.migrate_only {
+        build_relays(&config, &shared, &memory_bus).await?
+    } else {
+        Vec::new()
+    };
+
     if config.migrate_only {
         tracing::info!(components = ?runners.iter().map(|(name, _, _)| *name).collect::<Vec<_>>(), gateway = gateway_app.is_some(), "migrations applied");
         shutdown.cancel();
@@ -334,6 +343,13 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         let token = shutdown.clone();
         tasks.spawn(async move { (name, runner.run(listener, token).await) });
     }
+    for relay in relays {
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            relay.run(token).await;
+            ("relay", Ok(()))
+        });
+    }
     if let Some((app, http, grpc)) = gateway_app {
         let token = shutdown.clone();
         tasks.spawn(async move { ("gateway", app.run(http, grpc, token).await) });
@@ -350,6 +366,47 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         tasks,
         shutdown,
     })
+}
+
+/// One relay per configured source service, each on that service's database.
+async fn build_relays(
+    config: &Config,
+    shared: &Shared,
+    memory_bus: &Option<SharedBus>,
+) -> anyhow::Result<Vec<Relay>> {
+    let mut relays = Vec::new();
+    for source in &config.relay.sources {
+        let section = match source.as_str() {
+            "ordering" => &config.ordering,
+            "provisioning" => &config.provisioning,
+            other => {
+                return Err(ConfigError(format!(
+                    "setting `relay.sources` may hold `ordering` and `provisioning` (got {other:?})"
+                ))
+                .into());
+            }
+        };
+        let settings: DatabaseSettings = marketplace_platform::config::from_value(
+            &format!("{source}.database"),
+            section.get("database").unwrap_or(&Value::Null),
+        )?;
+        let db = Database::connect(&settings)
+            .await
+            .with_context(|| format!("cannot connect to the {source} database"))?;
+        let bus = make_bus(config, memory_bus).await?;
+        relays.push(Relay::new(
+            db,
+            bus,
+            Outbox::new(),
+            shared.clock.clone(),
+            RelaySettings {
+                name: source.clone(),
+                poll_interval: Duration::from_millis(config.relay.poll_interval_ms.max(1)),
+                ..RelaySettings::default()
+            },
+        ));
+    }
+    Ok(relays)
 }
 
 fn section_mut<'a>(config: &'a mut Config, name: &str) -> &'a mut Value {

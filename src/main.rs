@@ -2,7 +2,7 @@
 //! `./data` with sandbox vendors and an in-process bus. `marketplace <role>` runs one component
 //! for the distributed deployment, configured by `MARKETPLACE_*` environment variables.
 //!
-//! Usage: `marketplace [all|catalog|ordering|provisioning|notification|gateway|vendor-sim] [--config FILE] [--migrate-only]`
+//! Usage: `marketplace [all|catalog|ordering|provisioning|notification|gateway|vendor-sim|relay] [--config FILE] [--migrate-only]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -71,6 +71,14 @@ pub struct Settings {
     /// SQLite always 1). Default 4.
     #[serde(default = "default_scheduler_concurrency")]
     pub scheduler_concurrency: usize,
+    /// Publish the outbox from this process. False when standalone relays (`marketplace relay`)
+    /// do it. Default true.
+    #[serde(default = "default_true")]
+    pub outbox_relay: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_scheduler_concurrency() -> usize {
@@ -116,6 +124,7 @@ impl Settings {
             scheduler_interval_ms: default_scheduler_interval_ms(),
             scheduler_batch: default_scheduler_batch(),
             scheduler_concurrency: default_scheduler_concurrency(),
+            outbox_relay: true,
         }
     }
 
@@ -255,7 +264,9 @@ impl App {
             },
         );
         let mut tasks = self.tasks;
-        tasks.push(tokio::spawn(relay.run(self.background.clone())));
+        if self.settings.outbox_relay {
+            tasks.push(tokio::spawn(relay.run(self.background.clone())));
+        }
         let scheduler = scheduler::Scheduler::new(
             self.ctx.clone(),
             Duration::from_millis(self.settings.scheduler_interval_ms.max(10)),

@@ -131,6 +131,7 @@ async fn setup(workers: usize) -> Setup {
             poll_interval_ms: 200,
             ..WorkerSettings::default()
         },
+        outbox_relay: true,
     };
     let bus: SharedBus = Arc::new(InProcessBus::new());
     let deps = Dependencies {

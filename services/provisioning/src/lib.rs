@@ -66,6 +66,14 @@ pub struct Settings {
     /// Workers, leases, backoff and attempt limits.
     #[serde(default)]
     pub worker: WorkerSettings,
+    /// Publish the outbox from this process. False when standalone relays (`marketplace relay`)
+    /// do it. Default true.
+    #[serde(default = "default_true")]
+    pub outbox_relay: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// What the provisioning service gets from its host process.
@@ -196,7 +204,11 @@ impl App {
                 ..RelaySettings::default()
             },
         );
-        let relay = tokio::spawn(relay.run(background.clone()));
+        let relay = if settings.outbox_relay {
+            tokio::spawn(relay.run(background.clone()))
+        } else {
+            tokio::spawn(async {})
+        };
         let pool = Arc::new(worker::Pool {
             db: db.clone(),
             outbox: outbox.clone(),

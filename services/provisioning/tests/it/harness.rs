@@ -90,6 +90,7 @@ pub(crate) fn settings(db: DatabaseSettings, sim: &Sim) -> Settings {
             ..MicrosoftSettings::default()
         },
         worker: fast_worker(),
+        outbox_relay: true,
     }
 }
 
