@@ -143,10 +143,11 @@ impl Scheduler {
             }
         }
         if !renewing.is_empty() {
-            batch.next_number = ctx
+            batch.numbers = ctx
                 .store
                 .reserve_order_numbers(&mut tx, renewing.len() as i64)
-                .await?;
+                .await?
+                .into_iter();
         }
         for sub in due {
             match at_term_end(&sub, today) {
@@ -236,8 +237,8 @@ struct Batch {
     resellers: HashMap<String, ev::ResellerFacts>,
     /// Renewal request keys that already have an order, with the order id.
     existing: HashMap<String, String>,
-    /// The next reserved order number.
-    next_number: i64,
+    /// Order numbers reserved for this batch's renewals, in order.
+    numbers: std::vec::IntoIter<i64>,
     /// Renewal orders to insert, their history rows and their subscriptions to save, written
     /// in multi-row statements at the end of the batch.
     orders: Vec<Order>,
@@ -306,8 +307,13 @@ async fn renew(
         role: "service".into(),
     };
     let mut order = change_order(&sub, customer, &accepted, by, key, now);
-    order.number = Order::format_number(order_name(now).1, batch.next_number);
-    batch.next_number += 1;
+    let number = batch.numbers.next().ok_or_else(|| {
+        ServiceError::internal(
+            "renewal batch",
+            "fewer order numbers reserved than renewals",
+        )
+    })?;
+    order.number = Order::format_number(order_name(now).1, number);
     let change = order.transition(OrderStatus::InProgress, "renewal at term end", now)?;
     let described = change.describe(&order);
     let payload = events::status_payload(&mut order, change, facts);

@@ -357,8 +357,6 @@ impl Cluster {
     }
 
     async fn migrate(&self, name: &str, options: &ClusterOptions) -> anyhow::Result<()> {
-        let process = &self.processes[name];
-        let _ = process;
         let env: Vec<(String, String)> = self.env_of(name);
         let status = tokio::process::Command::new(&options.binary)
             .arg(name)
@@ -494,6 +492,19 @@ impl Cluster {
             .iter()
             .filter_map(|(name, p)| p.rss_kib().map(|rss| (name.clone(), rss)))
             .collect()
+    }
+
+    /// Process ids of the running components (and the run's own NATS server), by pid.
+    pub fn pids(&self) -> BTreeMap<u32, String> {
+        let mut pids: BTreeMap<u32, String> = self
+            .processes
+            .iter()
+            .filter_map(|(name, p)| p.pid().map(|pid| (pid, name.clone())))
+            .collect();
+        if let Some(pid) = self.nats.as_ref().and_then(NatsServer::pid) {
+            pids.insert(pid, "nats".into());
+        }
+        pids
     }
 
     /// How many times each process was started.

@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod cluster;
+pub mod cpu;
 pub mod grpc;
 pub mod nats_server;
 pub mod pgbench;

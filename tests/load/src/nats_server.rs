@@ -52,6 +52,11 @@ impl NatsServer {
         wait_for_port(self.port, Duration::from_secs(20)).await
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
     /// Stops the server.
     pub async fn stop(&mut self) {
         self.process.terminate(Duration::from_secs(5)).await;

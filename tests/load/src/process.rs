@@ -146,3 +146,30 @@ impl Managed {
         &self.env
     }
 }
+
+/// CPU time (user + system) used so far by every process on the machine, in clock ticks,
+/// by pid — diff two snapshots to see where a phase's CPU went.
+pub fn cpu_snapshot() -> std::collections::BTreeMap<u32, (String, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces, so split after the last `)`.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After `)`: state is field 3; utime and stime are fields 14 and 15 (1-based).
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        out.insert(pid, (comm, ticks(11) + ticks(12)));
+    }
+    out
+}

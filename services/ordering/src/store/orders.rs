@@ -79,37 +79,43 @@ impl Store {
         row.as_ref().map(decode).transpose()
     }
 
-    /// The next order-number sequence value (inside the checkout transaction).
+    /// The next order number. PostgreSQL: from the `order_numbers` sequence, which takes no row
+    /// lock, so concurrent checkouts never queue on a counter until the first one commits (a
+    /// rolled-back checkout leaves a gap, as any sequence does). SQLite (one writer): the
+    /// `counters` row, inside the caller's transaction.
     pub(crate) async fn next_order_number(
         &self,
         conn: &mut AnyConnection,
     ) -> Result<i64, ServiceError> {
-        let row = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value",
-        )
-        .fetch_one(conn)
-        .await?;
-        Ok(row.try_get("value")?)
+        Ok(self.reserve_order_numbers(conn, 1).await?[0])
     }
 
-    /// Reserves `n` order numbers; returns the first. On PostgreSQL in their own short
-    /// transaction (so concurrent batches do not queue on the counter row; numbers of a batch
-    /// that fails are skipped), on SQLite (one writer) inside `tx`.
+    /// Reserves `n` (≥ 1) order numbers, ascending (not necessarily contiguous on PostgreSQL).
     pub(crate) async fn reserve_order_numbers(
         &self,
         tx: &mut AnyConnection,
         n: i64,
-    ) -> Result<i64, ServiceError> {
-        let sql =
-            "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value";
-        let row = if self.db().backend() == platform::db::Backend::Sqlite {
-            sqlx::query(sql).bind(n).fetch_one(tx).await?
-        } else {
-            let mut own = self.conn().await?;
-            sqlx::query(sql).bind(n).fetch_one(&mut *own).await?
-        };
-        let last: i64 = row.try_get("value")?;
-        Ok(last - n + 1)
+    ) -> Result<Vec<i64>, ServiceError> {
+        let n = n.max(1);
+        if self.db().backend() == platform::db::Backend::Sqlite {
+            let row = sqlx::query(
+                "UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value",
+            )
+            .bind(n)
+            .fetch_one(tx)
+            .await?;
+            let last: i64 = row.try_get("value")?;
+            return Ok((last - n + 1..=last).collect());
+        }
+        let rows = sqlx::query(
+            "SELECT nextval('order_numbers') AS value FROM generate_series(1, $1) ORDER BY 1",
+        )
+        .bind(n)
+        .fetch_all(tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("value")?))
+            .collect()
     }
 
     /// Which of `keys` already name an order of `reseller_id`: (request key, order id).
@@ -321,14 +327,6 @@ impl Store {
             let p = q.arg(Arg::Text(c.clone()));
             q.clause(format!("customer_id = {p}"));
         }
-        if !filter.statuses.is_empty() {
-            let list: Vec<String> = filter
-                .statuses
-                .iter()
-                .map(|s| q.arg(Arg::Text(s.as_str().to_string())))
-                .collect();
-            q.clause(format!("status IN ({})", list.join(", ")));
-        }
         if let Some(from) = filter.created_from {
             let p = q.arg(Arg::Int(from));
             q.clause(format!("created_at >= {p}"));
@@ -341,6 +339,14 @@ impl Store {
             q.clause("markup_only = 0".into());
         }
         q.after(after);
-        q.page(conn, "orders", limit).await
+        // A status list (the recent and historical views) is one merged branch per status,
+        // each on `orders_by_status`.
+        let statuses: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        q.page_any_of(conn, "orders", "status", &statuses, limit)
+            .await
     }
 }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use marketplace_load::args::Args;
 use marketplace_load::cluster::{Cluster, ClusterOptions, Mode};
+use marketplace_load::cpu::{CpuMeter, print_cpu};
 use marketplace_load::grpc::Grpc;
 use marketplace_load::rest::{NCE_PLAN, Rest};
 use marketplace_load::stats::{OpFigures, Recorder, print_table};
@@ -145,9 +146,11 @@ async fn run(
     let prepare = Recorder::new();
     let carts = users.prepare_carts(checkouts, &prepare).await?;
     let max = Recorder::new();
+    let meter = CpuMeter::start();
     let started = Instant::now();
     let placed = users.checkout_all(carts, &max).await;
     let max_elapsed = started.elapsed();
+    let cpu_max = meter.finish(&cluster.pids());
     let max_rate = placed.len() as f64 / max_elapsed.as_secs_f64();
     let max_figures = max.figures(max_elapsed);
     print_table("checkout at the maximum rate (REST, closed loop)", &max_figures);
@@ -158,6 +161,12 @@ async fn run(
         ratio
             .map(|r| format!(" = {:.0}% of the pgbench ceiling", r * 100.0))
             .unwrap_or_default()
+    );
+    print_cpu(
+        "checkout at the maximum rate (per checkout)",
+        &cpu_max,
+        max_elapsed,
+        placed.len(),
     );
     users.drain(&placed).await;
 
@@ -228,7 +237,7 @@ async fn run(
         "seconds": seconds,
         "idle_rss_kib": idle_rss,
         "pgbench": ceiling,
-        "checkout_max": {"per_second": max_rate, "ratio_to_ceiling": ratio, "figures": max_figures},
+        "checkout_max": {"per_second": max_rate, "ratio_to_ceiling": ratio, "figures": max_figures, "cpu_seconds": cpu_max},
         "checkout_at_70_percent": {"target_per_second": target_rate, "figures": at70_figures},
         "order_to_active": active_figures,
         "journeys": journeys,
