@@ -128,10 +128,25 @@ impl std::fmt::Debug for Invoker {
     }
 }
 
+/// The request message from its JSON; a mismatch names the offending field by its path in the
+/// request (`customer.contacts[0].email`, or the unknown key itself), `body` when at the top.
+fn message<Req: DeserializeOwned>(json: serde_json::Value) -> ServiceResult<Req> {
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            "body"
+        } else {
+            path.as_str()
+        };
+        ServiceError::invalid_field(
+            field,
+            format!("does not match the request schema: {}", e.inner()),
+        )
+    })
+}
+
 fn request<Req: DeserializeOwned>(call: &Call) -> ServiceResult<tonic::Request<Req>> {
-    let message: Req = serde_json::from_value(call.request.clone()).map_err(|e| {
-        ServiceError::invalid_field("body", format!("does not match the request schema: {e}"))
-    })?;
+    let message: Req = message(call.request.clone())?;
     let mut request = tonic::Request::new(message);
     if let Ok(value) = call.identity.parse() {
         request.metadata_mut().insert(IDENTITY_HEADER, value);

@@ -2,6 +2,7 @@
 //! need. They authenticate the forwarded identity like real services and echo the principal
 //! back, so tests can see exactly who the gateway said the caller was.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use futures::Stream;
 use marketplace_platform::identity::IdentityKey;
 use marketplace_proto::catalog::v1 as catalog;
+use marketplace_proto::notification::v1 as notification;
 use marketplace_proto::ordering::v1 as ordering;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -20,6 +22,12 @@ use tonic::{Request, Response, Status};
 pub(crate) struct Observed {
     pub(crate) create_customer_calls: AtomicUsize,
     pub(crate) last_request_id: std::sync::Mutex<String>,
+    /// Creates and updates the fakes applied.
+    pub(crate) writes: AtomicUsize,
+    /// The last request message of each RPC, as the service decoded it (canonical proto3 JSON).
+    pub(crate) received: std::sync::Mutex<HashMap<&'static str, serde_json::Value>>,
+    /// Customers created, listed back by `ListCustomers`.
+    pub(crate) customers: std::sync::Mutex<Vec<ordering::Customer>>,
 }
 
 macro_rules! fake_impl {
@@ -40,6 +48,23 @@ macro_rules! fake_impl {
 pub(crate) struct Fake {
     pub(crate) identity: IdentityKey,
     pub(crate) observed: Arc<Observed>,
+}
+
+impl Fake {
+    /// Remembers what a service received, as JSON.
+    fn record<T: serde::Serialize>(&self, rpc: &'static str, request: &Request<T>) {
+        if let (Ok(json), Ok(mut received)) = (
+            serde_json::to_value(request.get_ref()),
+            self.observed.received.lock(),
+        ) {
+            received.insert(rpc, json);
+        }
+    }
+
+    /// Counts an applied change; returns how many there were before.
+    fn wrote(&self) -> usize {
+        self.observed.writes.fetch_add(1, Ordering::SeqCst)
+    }
 }
 
 fn principal<T>(
@@ -148,24 +173,44 @@ fake_impl! {
     ordering::customer_service_server::CustomerService => Fake {
         async fn create_customer(&self, request: Request<ordering::CreateCustomerRequest>) -> Result<Response<ordering::Customer>, Status> {
             let p = principal(&self.identity, &request)?;
+            self.record("CreateCustomer", &request);
             let n = self.observed.create_customer_calls.fetch_add(1, Ordering::SeqCst) + 1;
             let customer = request.into_inner().customer.unwrap_or_default();
             if customer.name.is_empty() {
                 return Err(marketplace_platform::ServiceError::invalid_field("customer.name", "must not be empty").into());
             }
-            Ok(Response::new(ordering::Customer {
+            let created = ordering::Customer {
                 id: format!("cust-{n}"),
                 name: customer.name,
                 reseller_id: p.reseller_scope("").map_err(Status::from)?,
                 etag: format!("c{n}"),
                 ..Default::default()
+            };
+            self.wrote();
+            if let Ok(mut customers) = self.observed.customers.lock() {
+                customers.push(created.clone());
+            }
+            Ok(Response::new(created))
+        }
+        async fn list_customers(&self, request: Request<ordering::ListCustomersRequest>) -> Result<Response<ordering::ListCustomersResponse>, Status> {
+            let p = principal(&self.identity, &request)?;
+            let reseller = p.reseller_scope("").map_err(Status::from)?;
+            let customers = self.observed.customers.lock().map(|c| c.clone()).unwrap_or_default();
+            Ok(Response::new(ordering::ListCustomersResponse {
+                customers: customers.into_iter().filter(|c| c.reseller_id == reseller).collect(),
+                next_page_token: String::new(),
             }))
+        }
+        async fn update_customer(&self, request: Request<ordering::UpdateCustomerRequest>) -> Result<Response<ordering::Customer>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("UpdateCustomer", &request);
+            let n = self.wrote();
+            let customer = request.into_inner().customer.unwrap_or_default();
+            Ok(Response::new(ordering::Customer { etag: format!("u{n}"), ..customer }))
         }
     }
     stubs {
         get_customer: ordering::GetCustomerRequest => ordering::Customer,
-        list_customers: ordering::ListCustomersRequest => ordering::ListCustomersResponse,
-        update_customer: ordering::UpdateCustomerRequest => ordering::Customer,
         accept_agreement: ordering::AcceptAgreementRequest => ordering::Agreement,
     }
 }
@@ -174,27 +219,95 @@ fake_impl! {
     ordering::cart_service_server::CartService => Fake {
         async fn checkout_cart(&self, request: Request<ordering::CheckoutCartRequest>) -> Result<Response<ordering::Order>, Status> {
             principal(&self.identity, &request)?;
+            self.record("CheckoutCart", &request);
+            self.wrote();
             let r = request.into_inner();
             if let Ok(mut last) = self.observed.last_request_id.lock() {
                 *last = r.request_id.clone();
             }
             Ok(Response::new(ordering::Order { id: format!("order-for-{}", r.cart_id), cart_id: r.cart_id, ..Default::default() }))
         }
+        async fn create_cart(&self, request: Request<ordering::CreateCartRequest>) -> Result<Response<ordering::Cart>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("CreateCart", &request);
+            let n = self.wrote();
+            let cart = request.into_inner().cart.unwrap_or_default();
+            Ok(Response::new(ordering::Cart { id: format!("cart-{n}"), ..cart }))
+        }
+        async fn update_cart(&self, request: Request<ordering::UpdateCartRequest>) -> Result<Response<ordering::Cart>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("UpdateCart", &request);
+            self.wrote();
+            Ok(Response::new(request.into_inner().cart.unwrap_or_default()))
+        }
+        async fn add_cart_line(&self, request: Request<ordering::AddCartLineRequest>) -> Result<Response<ordering::Cart>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("AddCartLine", &request);
+            let n = self.wrote();
+            let r = request.into_inner();
+            let line = ordering::CartLine {
+                id: format!("line-{n}"),
+                plan_id: r.plan_id,
+                autodesk_product_id: r.autodesk_product_id,
+                quantity: r.quantity,
+                parameters: r.parameters,
+                parent_line_id: r.parent_line_id,
+                ..Default::default()
+            };
+            Ok(Response::new(ordering::Cart { id: r.cart_id, lines: vec![line], ..Default::default() }))
+        }
+        async fn update_cart_line(&self, request: Request<ordering::UpdateCartLineRequest>) -> Result<Response<ordering::Cart>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("UpdateCartLine", &request);
+            self.wrote();
+            let r = request.into_inner();
+            let line = ordering::CartLine { id: r.line_id, quantity: r.quantity, parameters: r.parameters, ..Default::default() };
+            Ok(Response::new(ordering::Cart { id: r.cart_id, lines: vec![line], ..Default::default() }))
+        }
     }
     stubs {
-        create_cart: ordering::CreateCartRequest => ordering::Cart,
         get_cart: ordering::GetCartRequest => ordering::Cart,
         list_carts: ordering::ListCartsRequest => ordering::ListCartsResponse,
-        update_cart: ordering::UpdateCartRequest => ordering::Cart,
-        add_cart_line: ordering::AddCartLineRequest => ordering::Cart,
-        update_cart_line: ordering::UpdateCartLineRequest => ordering::Cart,
         remove_cart_line: ordering::RemoveCartLineRequest => ordering::Cart,
         delete_cart: ordering::DeleteCartRequest => ordering::Cart,
         check_cart_readiness: ordering::CheckCartReadinessRequest => ordering::CheckCartReadinessResponse,
     }
 }
 
-/// Starts the fake catalog + ordering backend; returns its URL.
+fake_impl! {
+    notification::webhook_service_server::WebhookService => Fake {
+        async fn create_webhook_endpoint(&self, request: Request<notification::CreateWebhookEndpointRequest>) -> Result<Response<notification::CreateWebhookEndpointResponse>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("CreateWebhookEndpoint", &request);
+            let endpoint = request.into_inner().endpoint.unwrap_or_default();
+            if endpoint.url.is_empty() {
+                return Err(marketplace_platform::ServiceError::invalid_field("endpoint.url", "is required").into());
+            }
+            let n = self.wrote();
+            Ok(Response::new(notification::CreateWebhookEndpointResponse {
+                endpoint: Some(notification::WebhookEndpoint { id: format!("wh-{n}"), ..endpoint }),
+                secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            }))
+        }
+        async fn update_webhook_endpoint(&self, request: Request<notification::UpdateWebhookEndpointRequest>) -> Result<Response<notification::WebhookEndpoint>, Status> {
+            principal(&self.identity, &request)?;
+            self.record("UpdateWebhookEndpoint", &request);
+            self.wrote();
+            Ok(Response::new(request.into_inner().endpoint.unwrap_or_default()))
+        }
+    }
+    stubs {
+        get_webhook_endpoint: notification::GetWebhookEndpointRequest => notification::WebhookEndpoint,
+        list_webhook_endpoints: notification::ListWebhookEndpointsRequest => notification::ListWebhookEndpointsResponse,
+        delete_webhook_endpoint: notification::DeleteWebhookEndpointRequest => notification::DeleteWebhookEndpointResponse,
+        rotate_webhook_secret: notification::RotateWebhookSecretRequest => notification::RotateWebhookSecretResponse,
+        send_test_webhook: notification::SendTestWebhookRequest => notification::WebhookDelivery,
+        list_webhook_deliveries: notification::ListWebhookDeliveriesRequest => notification::ListWebhookDeliveriesResponse,
+        replay_webhook_delivery: notification::ReplayWebhookDeliveryRequest => notification::WebhookDelivery,
+    }
+}
+
+/// Starts the fake catalog + ordering (+ webhook endpoints) backend; returns its URL.
 pub(crate) async fn start(fake: Fake) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
     let addr = listener.local_addr().expect("fake addr");
@@ -209,7 +322,10 @@ pub(crate) async fn start(fake: Fake) -> String {
             .add_service(
                 ordering::customer_service_server::CustomerServiceServer::new(fake.clone()),
             )
-            .add_service(ordering::cart_service_server::CartServiceServer::new(fake))
+            .add_service(ordering::cart_service_server::CartServiceServer::new(
+                fake.clone(),
+            ))
+            .add_service(notification::webhook_service_server::WebhookServiceServer::new(fake))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     format!("http://{addr}")

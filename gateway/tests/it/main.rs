@@ -1,6 +1,7 @@
 //! Gateway integration tests against in-test fake backends.
 
 mod fakes;
+mod properties;
 mod support;
 
 use std::time::Duration;

@@ -470,7 +470,22 @@ impl Pool {
         if prepared.is_empty() {
             return;
         }
-        match self.try_commit(owner, &prepared).await {
+        let mut result = self.try_commit(owner, &prepared).await;
+        for _ in 0..3 {
+            match &result {
+                // Deadlock or serialization failure: the transaction rolled back whole; the
+                // prepared outcomes are still right, so commit them again now rather than
+                // leaving the jobs to another worker after their lease.
+                Err(sqlx::Error::Database(e))
+                    if matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
+                {
+                    tracing::info!(error = %e, "recording outcomes collided; retrying");
+                    result = self.try_commit(owner, &prepared).await;
+                }
+                _ => break,
+            }
+        }
+        match result {
             Ok(events) => {
                 if events {
                     self.outbox.notify();
@@ -507,6 +522,7 @@ impl Pool {
         let now_micros = to_micros(self.clock.now());
         let mut tx = self.db.pool().begin().await?;
         let mut events = false;
+        let mut accounts = Vec::new();
         for p in prepared {
             if !store::record(&mut tx, &p.job_id, owner, &p.outcome, now_micros).await? {
                 tracing::warn!(job_id = %p.job_id, "lease lost before commit; outcome dropped (another worker owns the job)");
@@ -517,9 +533,15 @@ impl Pool {
                 events = true;
             }
             if let Some(account) = &p.account {
-                store::upsert_account(&mut tx, &p.connector, &p.customer_id, account, now_micros)
-                    .await?;
+                accounts.push((p.connector.as_str(), p.customer_id.as_str(), account));
             }
+        }
+        // Account rows are shared between jobs of one customer: upsert them in one global order,
+        // so that two workers' batches lock them in the same order and cannot deadlock (the
+        // chaos run found `deadlock detected` here, stranding jobs until their lease ended).
+        accounts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (connector, customer_id, account) in accounts {
+            store::upsert_account(&mut tx, connector, customer_id, account, now_micros).await?;
         }
         tx.commit().await?;
         Ok(events)

@@ -53,6 +53,8 @@ pub struct ClusterOptions {
     pub run_dir: PathBuf,
     /// Pool size of every service's database (PostgreSQL).
     pub db_pool: u32,
+    /// More `MARKETPLACE_*` settings for every process.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl ClusterOptions {
@@ -80,6 +82,7 @@ impl ClusterOptions {
             smtp_url: None,
             run_dir,
             db_pool: 16,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -166,6 +169,7 @@ impl Cluster {
                 "true".into(),
             ),
         ];
+        common.extend(options.extra_env.iter().cloned());
         if let Some(url) = &options.smtp_url {
             common.push(("MARKETPLACE_NOTIFICATION__SMTP__URL".into(), url.clone()));
         }

@@ -6,6 +6,9 @@
 //! `1234.50`) and `effective_date` (`YYYY-MM-DD` = midnight UTC, or an RFC 3339 time).
 //! Rows are numbered from 1, the header not counted.
 
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -209,6 +212,10 @@ fn json_records(content: &str) -> Result<Vec<Record>, FileError> {
     let serde_json::Value::Array(items) = value else {
         return Err(FileError("a JSON price list is an array of objects".into()));
     };
+    // Numbers are taken as written: as an f64, `0.100000000000000001` would become a valid
+    // `0.1` and `1e2` a plain `100.0`.
+    let written: Vec<HashMap<String, Box<RawValue>>> =
+        serde_json::from_str(content).unwrap_or_default();
     items
         .into_iter()
         .enumerate()
@@ -219,6 +226,10 @@ fn json_records(content: &str) -> Result<Vec<Record>, FileError> {
                     let text = match v {
                         serde_json::Value::String(s) => s,
                         serde_json::Value::Null => String::new(),
+                        serde_json::Value::Number(n) => written
+                            .get(i)
+                            .and_then(|row| row.get(&k))
+                            .map_or_else(|| n.to_string(), |raw| raw.get().to_string()),
                         other => other.to_string(),
                     };
                     (k, text)

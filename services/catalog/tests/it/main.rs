@@ -7,5 +7,6 @@ mod eligibility;
 mod imports;
 mod markups;
 mod parsers;
+mod price_list_parsers;
 mod quotes;
 mod support;

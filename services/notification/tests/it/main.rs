@@ -4,6 +4,7 @@
 mod email;
 mod feed;
 mod harness;
+mod parsers;
 mod receiver;
 mod urls;
 mod webhooks;

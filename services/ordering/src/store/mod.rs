@@ -99,34 +99,81 @@ impl Query {
         self.clauses.push(clause);
     }
 
-    /// Adds the keyset condition for descending (created_at, id).
+    /// Adds the keyset condition for descending (created_at, id). The leading
+    /// `created_at <= cursor` is implied by the rest but is what lets both backends start the
+    /// `(…, created_at, id)` index scan at the cursor: without it the OR is only a filter, and a
+    /// deep page reads (and throws away) every row before it, as OFFSET would.
     pub(crate) fn after(&mut self, cursor: Option<&Cursor>) {
         if let Some((at, id)) = cursor {
+            let bound = self.arg(Arg::Int(*at));
             let a = self.arg(Arg::Int(*at));
             let b = self.arg(Arg::Int(*at));
             let c = self.arg(Arg::Text(id.clone()));
             self.clause(format!(
-                "(created_at < {a} OR (created_at = {b} AND id < {c}))"
+                "created_at <= {bound} AND (created_at < {a} OR (created_at = {b} AND id < {c}))"
             ));
         }
     }
 
     /// Runs `SELECT doc, created_at, id FROM table WHERE … ORDER BY created_at DESC, id DESC LIMIT n`.
     pub(crate) async fn page<T: DeserializeOwned>(
-        mut self,
+        self,
         conn: &mut AnyConnection,
         table: &str,
         limit: i64,
     ) -> Result<(Vec<T>, Option<Cursor>), ServiceError> {
+        self.page_any_of(conn, table, "", &[], limit).await
+    }
+
+    /// [`Self::page`] of the rows whose `column` is one of `values` (none = no such condition).
+    /// With several values, one ordered and limited branch per value, merged by a
+    /// `UNION ALL … ORDER BY … LIMIT`: each branch walks the `(…, column, created_at, id)` index
+    /// from the top (PostgreSQL merges them lazily), so a page reads about `limit` rows, where
+    /// `column IN (…)` would read every matching row of the tenant and then sort them.
+    pub(crate) async fn page_any_of<T: DeserializeOwned>(
+        mut self,
+        conn: &mut AnyConnection,
+        table: &str,
+        column: &str,
+        values: &[String],
+        limit: i64,
+    ) -> Result<(Vec<T>, Option<Cursor>), ServiceError> {
         let lim = self.arg(Arg::Int(limit + 1));
-        let filter = if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
+        let select = |clauses: &[String]| {
+            let filter = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", clauses.join(" AND "))
+            };
+            format!(
+                "SELECT doc, created_at, id FROM {table}{filter} ORDER BY created_at DESC, id DESC LIMIT {lim}"
+            )
         };
-        let sql = format!(
-            "SELECT doc, created_at, id FROM {table}{filter} ORDER BY created_at DESC, id DESC LIMIT {lim}"
-        );
+        let sql = match values {
+            [] => select(&self.clauses),
+            [one] => {
+                let p = self.arg(Arg::Text(one.clone()));
+                let mut clauses = self.clauses.clone();
+                clauses.push(format!("{column} = {p}"));
+                select(&clauses)
+            }
+            many => {
+                let mut branches = Vec::with_capacity(many.len());
+                for (i, value) in many.iter().enumerate() {
+                    let p = self.arg(Arg::Text(value.clone()));
+                    let mut clauses = self.clauses.clone();
+                    clauses.push(format!("{column} = {p}"));
+                    branches.push(format!(
+                        "SELECT doc, created_at, id FROM ({}) AS b{i}",
+                        select(&clauses)
+                    ));
+                }
+                format!(
+                    "{} ORDER BY created_at DESC, id DESC LIMIT {lim}",
+                    branches.join(" UNION ALL ")
+                )
+            }
+        };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for arg in self.args {
             query = match arg {

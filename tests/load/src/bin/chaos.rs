@@ -63,6 +63,19 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(clients >= 2, "--clients must be at least 2");
     let mut options = ClusterOptions::new(Mode::Distributed);
     options.standalone_relays = true;
+    // Work held by a killed process is taken over once its lease ends: shorter leases than the
+    // production defaults (provisioning 300 s, notification 60 s) keep the run short; the
+    // local simulators and SMTP server answer far within them.
+    options.extra_env = vec![
+        (
+            "MARKETPLACE_PROVISIONING__WORKER__LEASE_MS".into(),
+            "30000".into(),
+        ),
+        (
+            "MARKETPLACE_NOTIFICATION__WORKERS__LEASE_MS".into(),
+            "30000".into(),
+        ),
+    ];
     if let Some(binary) = args.value("binary") {
         options.binary = binary.into();
     }
