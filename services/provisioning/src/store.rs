@@ -430,6 +430,22 @@ pub(crate) async fn account(
     .transpose()
 }
 
+/// How many other jobs of `customer_id` at `connector` are queued, running or succeeded (one
+/// of them may be creating, or have created, the customer's vendor account).
+pub(crate) async fn sibling_jobs(
+    pool: &AnyPool,
+    connector: &str,
+    customer_id: &str,
+    job_id: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM provisioning_jobs WHERE connector = $1 AND customer_id = $2 AND id <> $3 AND state NOT IN ('failed', 'inquiring', 'cancelled')")
+        .bind(connector.to_string())
+        .bind(customer_id.to_string())
+        .bind(job_id.to_string())
+        .fetch_one(pool)
+        .await
+}
+
 /// Remembers the account of `customer_id` at `connector`.
 pub(crate) async fn upsert_account(
     conn: &mut AnyConnection,

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::connectors::Connectors;
 use crate::domain::connector::{Checkpoint, CheckpointSaver, Report, SaveError, Step};
-use crate::domain::error::VendorError;
+use crate::domain::error::{ErrorClass, VendorError};
 use crate::domain::job::JobState;
 use crate::domain::order::JobContext;
 use crate::domain::retry::RetryPolicy;
@@ -334,12 +334,39 @@ impl Pool {
             tracing::warn!(job_id = %job.id, "lease lost while working; another worker owns the job");
             return Flow::Skip;
         }
+        let report = self.sibling_created_tenant(&job, report).await;
         Flow::Record(Box::new(self.prepare(
             &job,
             before.as_ref(),
             &checkpoint,
             report,
         )))
+    }
+
+    /// Two orders of one customer can both try to create its new Microsoft tenant; the slower
+    /// job gets "domain already in use" (600100). While a sibling job of the same customer is
+    /// queued, running or succeeded, that is not the reseller's problem (the chaos run found
+    /// such orders stuck as inquiring): retry as a conflict, and the next round reuses the
+    /// tenant the sibling remembers once it commits.
+    async fn sibling_created_tenant(&self, job: &JobRow, report: Report) -> Report {
+        let Step::Error(error) = &report.step else {
+            return report;
+        };
+        if job.connector != "microsoft_nce" || error.code != "600100" {
+            return report;
+        }
+        match store::sibling_jobs(self.db.pool(), &job.connector, &job.customer_id, &job.id).await
+        {
+            Ok(siblings) if siblings > 0 => Report {
+                step: Step::Error(VendorError::new(
+                    ErrorClass::Conflict,
+                    "tenant_created_by_sibling",
+                    "another order of this customer is creating its Microsoft tenant; retrying with it",
+                )),
+                last_response: report.last_response,
+            },
+            _ => report,
+        }
     }
 
     /// The connector's view of the job, with remembered vendor accounts filled in.

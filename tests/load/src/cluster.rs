@@ -362,15 +362,19 @@ impl Cluster {
 
     async fn migrate(&self, name: &str, options: &ClusterOptions) -> anyhow::Result<()> {
         let env: Vec<(String, String)> = self.env_of(name);
-        let status = tokio::process::Command::new(&options.binary)
+        let output = tokio::process::Command::new(&options.binary)
             .arg(name)
             .arg("--migrate-only")
             .envs(env)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+            .output()
             .await?;
-        anyhow::ensure!(status.success(), "{name} --migrate-only failed: {status}");
+        anyhow::ensure!(
+            output.status.success(),
+            "{name} --migrate-only failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
         Ok(())
     }
 

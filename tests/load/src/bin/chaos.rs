@@ -38,6 +38,7 @@ const OPTIONS: &[&str] = &[
     "keep",
     "binary",
     "settle-seconds",
+    "min-actions",
 ];
 
 /// The processes the controller kills.
@@ -60,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let kill_every = Duration::from_millis(args.get("kill-every-ms", 2500)?);
     let seed: u64 = args.get("seed", rand::random::<u64>())?;
     let settle = Duration::from_secs(args.get("settle-seconds", 300)?);
+    let min_actions: usize = args.get("min-actions", 20)?;
     anyhow::ensure!(clients >= 2, "--clients must be at least 2");
     let mut options = ClusterOptions::new(Mode::Distributed);
     options.standalone_relays = true;
@@ -72,8 +74,9 @@ async fn main() -> anyhow::Result<()> {
             "30000".into(),
         ),
         (
+            // Must exceed the webhook timeout and four SMTP command timeouts (40 s).
             "MARKETPLACE_NOTIFICATION__WORKERS__LEASE_MS".into(),
-            "30000".into(),
+            "45000".into(),
         ),
     ];
     if let Some(binary) = args.value("binary") {
@@ -97,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         cluster.clone(),
         orders,
         clients,
-        kill_every,
+        (kill_every, min_actions),
         seed,
         settle,
         &smtp,
@@ -199,7 +202,7 @@ async fn run(
     cluster: Arc<AsyncMutex<Cluster>>,
     orders: usize,
     clients: usize,
-    kill_every: Duration,
+    (kill_every, min_actions): (Duration, usize),
     seed: u64,
     settle: Duration,
     smtp: &notification::sandbox_smtp::SmtpSink,
@@ -250,7 +253,7 @@ async fn run(
     let progress = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let controller = tokio::spawn(chaos_controller(
         cluster.clone(),
-        kill_every,
+        (kill_every, min_actions),
         seed,
         orders,
         progress.clone(),
@@ -362,10 +365,12 @@ async fn run(
     }))
 }
 
-/// Kills and restarts a random victim every ~`every`; restarts NATS once half-way.
+/// Kills and restarts a random victim every ~`every`; restarts NATS once half-way. Goes on
+/// after the placement ended (`stop`) until `min_actions` were taken, so that a fast placement
+/// still meets enough chaos while its orders are provisioned and notified.
 async fn chaos_controller(
     cluster: Arc<AsyncMutex<Cluster>>,
-    every: Duration,
+    (every, min_actions): (Duration, usize),
     seed: u64,
     orders: usize,
     progress: Arc<std::sync::atomic::AtomicUsize>,
@@ -377,9 +382,10 @@ async fn chaos_controller(
     let mut nats_restarted = false;
     loop {
         let pause = every.mul_f64(rng.random_range(0.5..1.5));
-        tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(pause) => {}
+        tokio::time::sleep(pause).await;
+        let taken = log.lock().unwrap_or_else(|p| p.into_inner()).len();
+        if stop.is_cancelled() && taken >= min_actions {
+            return Ok(());
         }
         let done = progress.load(std::sync::atomic::Ordering::Relaxed);
         let mut c = cluster.lock().await;
