@@ -411,6 +411,15 @@ impl Cluster {
         Ok(())
     }
 
+    /// Pauses (`SIGSTOP`) or resumes (`SIGCONT`) components.
+    pub async fn pause(&self, names: &[&str], pause: bool) {
+        for name in names {
+            if let Some(process) = self.processes.get(*name) {
+                process.pause(pause).await;
+            }
+        }
+    }
+
     /// (Re)starts a component and waits until it serves.
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
         let process = self

@@ -94,6 +94,18 @@ impl Managed {
         }
     }
 
+    /// Sends `SIGSTOP` (`pause`) or `SIGCONT` to the process: a paused process keeps its
+    /// connections and state but does no work, so its events queue in the bus meanwhile.
+    pub async fn pause(&self, pause: bool) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(if pause { "-STOP" } else { "-CONT" })
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+    }
+
     /// Whether the process exited on its own (then its exit status).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())

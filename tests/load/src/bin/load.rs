@@ -142,47 +142,75 @@ async fn run(
 
     let users = Users::create(cluster, clients).await?;
 
-    // Maximum checkout rate through the gateway (REST).
+    // The checkout path alone: provisioning and notification paused (their events queue in
+    // JetStream, as during a burst they lag behind), then the same with the whole pipeline
+    // running on the same two cores. Each at its maximum (closed loop) and at 70% of it.
     let prepare = Recorder::new();
-    let carts = users.prepare_carts(checkouts, &prepare).await?;
-    let max = Recorder::new();
-    let meter = CpuMeter::start();
-    let started = Instant::now();
-    let placed = users.checkout_all(carts, &max).await;
-    let max_elapsed = started.elapsed();
-    let cpu_max = meter.finish(&cluster.pids());
-    let max_rate = placed.len() as f64 / max_elapsed.as_secs_f64();
-    let max_figures = max.figures(max_elapsed);
-    print_table("checkout at the maximum rate (REST, closed loop)", &max_figures);
-    let ratio = ceiling.as_ref().map(|c| max_rate / c.tps);
-    println!(
-        "checkout rate {max_rate:.0}/s over {:.1} s{}",
-        max_elapsed.as_secs_f64(),
-        ratio
-            .map(|r| format!(" = {:.0}% of the pgbench ceiling", r * 100.0))
-            .unwrap_or_default()
-    );
-    print_cpu(
-        "checkout at the maximum rate (per checkout)",
-        &cpu_max,
-        max_elapsed,
-        placed.len(),
-    );
-    users.drain(&placed).await;
+    let downstream = ["provisioning", "notification"];
+    let mut phases = BTreeMap::new();
+    let mut placed_all = Vec::new();
+    for (label, paused) in [("checkout_path", true), ("full_pipeline", false)] {
+        if paused && mode == Mode::Embedded {
+            continue; // one process: nothing to pause separately
+        }
+        let carts = users.prepare_carts(checkouts, &prepare).await?;
+        cluster.pause(&downstream, paused).await;
+        let max = Recorder::new();
+        let meter = CpuMeter::start();
+        let started = Instant::now();
+        let placed = users.checkout_all(carts, &max).await;
+        let max_elapsed = started.elapsed();
+        let cpu = meter.finish(&cluster.pids());
+        let max_rate = placed.len() as f64 / max_elapsed.as_secs_f64();
+        let max_figures = max.figures(max_elapsed);
+        print_table(
+            &format!("{label}: checkout at the maximum rate (REST, closed loop)"),
+            &max_figures,
+        );
+        let ratio = ceiling.as_ref().map(|c| max_rate / c.tps);
+        println!(
+            "{label}: checkout rate {max_rate:.0}/s over {:.1} s{}",
+            max_elapsed.as_secs_f64(),
+            ratio
+                .map(|r| format!(" = {:.0}% of the pgbench ceiling", r * 100.0))
+                .unwrap_or_default()
+        );
+        print_cpu(
+            &format!("{label} at the maximum rate (per checkout)"),
+            &cpu,
+            max_elapsed,
+            placed.len(),
+        );
+        placed_all.extend(placed);
 
-    // Checkout latency at 70% of that rate (open loop).
-    let target_rate = (max_rate * 0.7).max(1.0);
-    let count = ((target_rate * seconds as f64) as usize).max(1);
-    let carts = users.prepare_carts(count, &prepare).await?;
-    let at70 = Recorder::new();
-    let started = Instant::now();
-    let placed = users.checkout_open_loop(carts, target_rate, &at70).await;
-    let at70_figures = at70.figures(started.elapsed());
-    print_table(
-        &format!("checkout at 70% of the maximum ({target_rate:.0}/s, open loop)"),
-        &at70_figures,
-    );
-    users.drain(&placed).await;
+        // Checkout latency at 70% of that rate (open loop).
+        let target_rate = (max_rate * 0.7).max(1.0);
+        let count = ((target_rate * seconds as f64) as usize).max(1);
+        cluster.pause(&downstream, false).await;
+        users.drain(&placed_all).await;
+        let carts = users.prepare_carts(count, &prepare).await?;
+        cluster.pause(&downstream, paused).await;
+        let at70 = Recorder::new();
+        let started = Instant::now();
+        let placed = users.checkout_open_loop(carts, target_rate, &at70).await;
+        let at70_figures = at70.figures(started.elapsed());
+        print_table(
+            &format!("{label}: checkout at 70% of the maximum ({target_rate:.0}/s, open loop)"),
+            &at70_figures,
+        );
+        cluster.pause(&downstream, false).await;
+        users.drain(&placed).await;
+        phases.insert(
+            label,
+            json!({
+                "max_per_second": max_rate,
+                "ratio_to_ceiling": ratio,
+                "max_figures": max_figures,
+                "cpu_seconds": cpu,
+                "at_70_percent": {"target_per_second": target_rate, "figures": at70_figures},
+            }),
+        );
+    }
 
     // Order placed → settled (COMPLETED, subscription ACTIVE), zero-delay simulators.
     let active = Recorder::new();
@@ -210,20 +238,18 @@ async fn run(
     }
     print_table("preparation (carts)", &prepare.figures(Duration::from_secs(1)));
 
-    let p99_at70 = find(&at70_figures, "rest.checkout").map(|f| f.p99_ms);
     let active_f = find(&active_figures, "order_to_active");
     println!("\n== headline");
-    if let (Some(c), Some(r)) = (&ceiling, ratio) {
-        println!(
-            "checkout {max_rate:.0}/s vs pgbench {:.0} tps → {:.0}% of the ceiling (target ≥ 40%)",
-            c.tps,
-            r * 100.0
-        );
-    } else {
-        println!("checkout {max_rate:.0}/s (no ceiling in this mode)");
-    }
-    if let Some(p99) = p99_at70 {
-        println!("checkout p99 at 70% of the maximum: {p99:.1} ms (target ≤ 50 ms)");
+    for (label, phase) in &phases {
+        let rate = phase["max_per_second"].as_f64().unwrap_or_default();
+        let ratio = phase["ratio_to_ceiling"]
+            .as_f64()
+            .map(|r| format!(" = {:.0}% of pgbench {:.0} tps (target ≥ 40%)", r * 100.0, ceiling.as_ref().map_or(0.0, |c| c.tps)))
+            .unwrap_or_default();
+        let p99 = phase["at_70_percent"]["figures"][0]["p99_ms"]
+            .as_f64()
+            .unwrap_or_default();
+        println!("{label}: checkout {rate:.0}/s{ratio}; p99 at 70% of it {p99:.1} ms (target ≤ 50 ms)");
     }
     if let Some(f) = active_f {
         println!(
@@ -237,8 +263,7 @@ async fn run(
         "seconds": seconds,
         "idle_rss_kib": idle_rss,
         "pgbench": ceiling,
-        "checkout_max": {"per_second": max_rate, "ratio_to_ceiling": ratio, "figures": max_figures, "cpu_seconds": cpu_max},
-        "checkout_at_70_percent": {"target_per_second": target_rate, "figures": at70_figures},
+        "checkout": phases,
         "order_to_active": active_figures,
         "journeys": journeys,
     }))
