@@ -3,6 +3,7 @@
 //! listener and PostgreSQL database, NATS JetStream between them).
 
 mod catalog_gating;
+mod chaos;
 mod harness;
 mod order_flow;
 mod shutdown;

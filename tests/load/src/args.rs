@@ -76,9 +76,19 @@ mod tests {
         assert_eq!(args.value("json"), Some("out.json"));
         assert!(args.get("keep", false).unwrap());
         assert_eq!(args.get("missing", 3u32).unwrap_or(0), 3);
-        assert!(parse(&["--nope"]).unwrap_err().to_string().contains("--nope"));
+        assert!(
+            parse(&["--nope"])
+                .unwrap_err()
+                .to_string()
+                .contains("--nope")
+        );
         assert!(parse(&["stray"]).is_err());
         let bad = parse(&["--clients", "many"]).unwrap();
-        assert!(bad.get("clients", 1u32).unwrap_err().to_string().contains("--clients"));
+        assert!(
+            bad.get("clients", 1u32)
+                .unwrap_err()
+                .to_string()
+                .contains("--clients")
+        );
     }
 }

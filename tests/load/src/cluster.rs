@@ -351,7 +351,13 @@ impl Cluster {
         }
         // Migrate every component once first, so that concurrent restarts later never race
         // on a fresh schema.
-        for name in ["catalog", "ordering", "provisioning", "notification", "gateway"] {
+        for name in [
+            "catalog",
+            "ordering",
+            "provisioning",
+            "notification",
+            "gateway",
+        ] {
             self.migrate(name, options).await?;
         }
         for name in names {
@@ -485,10 +491,7 @@ impl Cluster {
             if serving(&url).await {
                 return Ok(());
             }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < until,
-                "{url} not serving"
-            );
+            anyhow::ensure!(tokio::time::Instant::now() < until, "{url} not serving");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -563,7 +566,16 @@ impl Cluster {
 
     /// Stops every process (`SIGTERM`, drain), NATS, and drops the databases unless `keep`.
     pub async fn stop(mut self, keep: bool) -> anyhow::Result<()> {
-        for name in ["gateway", "all", "relay", "notification", "provisioning", "ordering", "catalog", "vendor-sim"] {
+        for name in [
+            "gateway",
+            "all",
+            "relay",
+            "notification",
+            "provisioning",
+            "ordering",
+            "catalog",
+            "vendor-sim",
+        ] {
             if let Some(process) = self.processes.get_mut(name) {
                 process.terminate(Duration::from_secs(15)).await;
             }

@@ -9,6 +9,7 @@
 //! See `docs/performance.md` for the method and the latest figures.
 
 pub mod args;
+pub mod chaos;
 pub mod cluster;
 pub mod cpu;
 pub mod grpc;

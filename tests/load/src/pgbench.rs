@@ -59,11 +59,16 @@ pub async fn measure(
     seconds: u32,
     run_dir: &Path,
 ) -> anyhow::Result<Ceiling> {
-    let name = format!("mkt_load_pgbench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let name = format!(
+        "mkt_load_pgbench_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .with_context(|| format!("cannot reach PostgreSQL at {admin_url}"))?;
-    let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut admin).await?;
+    let fsync: String = sqlx::query_scalar("SHOW fsync")
+        .fetch_one(&mut admin)
+        .await?;
     let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
         .fetch_one(&mut admin)
         .await?;

@@ -108,7 +108,9 @@ impl Managed {
 
     /// Whether the process exited on its own (then its exit status).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Resident memory of the running process in KiB (Linux `/proc`).
@@ -180,7 +182,12 @@ pub fn cpu_snapshot() -> std::collections::BTreeMap<u32, (String, u64)> {
         let comm = stat[open + 1..close].to_string();
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
         // After `)`: state is field 3; utime and stime are fields 14 and 15 (1-based).
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         out.insert(pid, (comm, ticks(11) + ticks(12)));
     }
     out

@@ -25,9 +25,9 @@ use marketplace_load::args::Args;
 use marketplace_load::cluster::{Cluster, ClusterOptions, Mode};
 use marketplace_load::cpu::{CpuMeter, print_cpu};
 use marketplace_load::grpc::Grpc;
+use marketplace_load::pgbench;
 use marketplace_load::rest::{NCE_PLAN, Rest};
 use marketplace_load::stats::{OpFigures, Recorder, print_table};
-use marketplace_load::pgbench;
 use serde_json::{Value, json};
 
 const OPTIONS: &[&str] = &[
@@ -43,7 +43,14 @@ const OPTIONS: &[&str] = &[
 ];
 
 const QUERIES: [&str; 8] = [
-    "autocad", "revit", "microsoft", "365", "teams", "maya", "inventor", "exchange",
+    "autocad",
+    "revit",
+    "microsoft",
+    "365",
+    "teams",
+    "maya",
+    "inventor",
+    "exchange",
 ];
 
 #[tokio::main]
@@ -236,7 +243,10 @@ async fn run(
         );
         journeys.insert(protocol, figures);
     }
-    print_table("preparation (carts)", &prepare.figures(Duration::from_secs(1)));
+    print_table(
+        "preparation (carts)",
+        &prepare.figures(Duration::from_secs(1)),
+    );
 
     let active_f = find(&active_figures, "order_to_active");
     println!("\n== headline");
@@ -244,12 +254,20 @@ async fn run(
         let rate = phase["max_per_second"].as_f64().unwrap_or_default();
         let ratio = phase["ratio_to_ceiling"]
             .as_f64()
-            .map(|r| format!(" = {:.0}% of pgbench {:.0} tps (target ≥ 40%)", r * 100.0, ceiling.as_ref().map_or(0.0, |c| c.tps)))
+            .map(|r| {
+                format!(
+                    " = {:.0}% of pgbench {:.0} tps (target ≥ 40%)",
+                    r * 100.0,
+                    ceiling.as_ref().map_or(0.0, |c| c.tps)
+                )
+            })
             .unwrap_or_default();
         let p99 = phase["at_70_percent"]["figures"][0]["p99_ms"]
             .as_f64()
             .unwrap_or_default();
-        println!("{label}: checkout {rate:.0}/s{ratio}; p99 at 70% of it {p99:.1} ms (target ≤ 50 ms)");
+        println!(
+            "{label}: checkout {rate:.0}/s{ratio}; p99 at 70% of it {p99:.1} ms (target ≤ 50 ms)"
+        );
     }
     if let Some(f) = active_f {
         println!(
@@ -489,7 +507,10 @@ impl Users {
                     .count()
             })
             .unwrap_or(0);
-        anyhow::ensure!(active > 0, "no active subscription after the orders completed");
+        anyhow::ensure!(
+            active > 0,
+            "no active subscription after the orders completed"
+        );
         Ok(())
     }
 
@@ -523,12 +544,17 @@ impl Users {
 type JourneyResult = Result<(), marketplace_load::rest::CallError>;
 
 async fn rest_journey(user: &User, round: usize, query: &str, r: &Recorder) -> JourneyResult {
-    r.time("rest.search_plans", user.rest.search_plans(query)).await?;
-    r.time("rest.get_plan", user.rest.get_plan(NCE_PLAN)).await?;
+    r.time("rest.search_plans", user.rest.search_plans(query))
+        .await?;
+    r.time("rest.get_plan", user.rest.get_plan(NCE_PLAN))
+        .await?;
     let customer = if round % 10 == 9 {
         let tag = uuid::Uuid::new_v4().simple().to_string();
-        r.time("rest.create_customer", user.rest.create_customer(&tag[..12]))
-            .await?
+        r.time(
+            "rest.create_customer",
+            user.rest.create_customer(&tag[..12]),
+        )
+        .await?
     } else {
         user.customer.clone()
     };
@@ -557,21 +583,28 @@ async fn rest_journey(user: &User, round: usize, query: &str, r: &Recorder) -> J
     if let Some(token) = page["nextPageToken"].as_str().filter(|t| !t.is_empty()) {
         r.time(
             "rest.list_orders_next_page",
-            user.rest.list_orders(&format!("pageSize=20&pageToken={token}")),
+            user.rest
+                .list_orders(&format!("pageSize=20&pageToken={token}")),
         )
         .await?;
     }
-    r.time("rest.get_order", user.rest.get_order(&order_id)).await?;
+    r.time("rest.get_order", user.rest.get_order(&order_id))
+        .await?;
     Ok(())
 }
 
 async fn grpc_journey(user: &User, round: usize, query: &str, r: &Recorder) -> JourneyResult {
-    r.time("grpc.search_plans", user.grpc.search_plans(query)).await?;
-    r.time("grpc.get_plan", user.grpc.get_plan(NCE_PLAN)).await?;
+    r.time("grpc.search_plans", user.grpc.search_plans(query))
+        .await?;
+    r.time("grpc.get_plan", user.grpc.get_plan(NCE_PLAN))
+        .await?;
     let customer = if round % 10 == 9 {
         let tag = uuid::Uuid::new_v4().simple().to_string();
-        r.time("grpc.create_customer", user.grpc.create_customer(&tag[..12]))
-            .await?
+        r.time(
+            "grpc.create_customer",
+            user.grpc.create_customer(&tag[..12]),
+        )
+        .await?
     } else {
         user.customer.clone()
     };
@@ -601,4 +634,3 @@ async fn grpc_journey(user: &User, round: usize, query: &str, r: &Recorder) -> J
     }
     Ok(())
 }
-
