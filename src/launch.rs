@@ -11,8 +11,8 @@ use marketplace_platform::bus::{InProcessBus, NatsBus, NatsBusOptions, SharedBus
 use marketplace_platform::clock::{SharedClock, SystemClock};
 use marketplace_platform::config::ConfigError;
 use marketplace_platform::db::{Database, DatabaseSettings};
-use marketplace_platform::outbox::{Outbox, Relay, RelaySettings};
 use marketplace_platform::identity::IdentityKey;
+use marketplace_platform::outbox::{Outbox, Relay, RelaySettings};
 use marketplace_platform::paging::PageTokens;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;

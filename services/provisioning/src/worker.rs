@@ -355,8 +355,7 @@ impl Pool {
         if job.connector != "microsoft_nce" || error.code != "600100" {
             return report;
         }
-        match store::sibling_jobs(self.db.pool(), &job.connector, &job.customer_id, &job.id).await
-        {
+        match store::sibling_jobs(self.db.pool(), &job.connector, &job.customer_id, &job.id).await {
             Ok(siblings) if siblings > 0 => Report {
                 step: Step::Error(VendorError::new(
                     ErrorClass::Conflict,
