@@ -65,6 +65,9 @@ pub struct CartLine {
     pub status: LineStatus,
     /// Line this add-on belongs to.
     pub parent_line_id: String,
+    /// Request id of the AddCartLine that created it: a retry with the same id adds nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
 }
 
 /// A shopping cart.
@@ -159,6 +162,14 @@ impl Cart {
             .iter()
             .enumerate()
             .filter(|(_, l)| l.status == LineStatus::Active)
+    }
+
+    /// The line an AddCartLine with `request_id` already created, if any.
+    pub fn line_added_by(&self, request_id: &str) -> Option<&CartLine> {
+        if request_id.is_empty() {
+            return None;
+        }
+        self.lines.iter().find(|l| l.request_id == request_id)
     }
 
     /// Adds a line after checking quantity, parameters and the parent line of an add-on.
@@ -320,6 +331,7 @@ mod tests {
             parameters: BTreeMap::new(),
             status: LineStatus::Active,
             parent_line_id: String::new(),
+            request_id: String::new(),
         }
     }
 

@@ -263,6 +263,7 @@ mod tests {
             parameters: BTreeMap::new(),
             status: LineStatus::Active,
             parent_line_id: String::new(),
+            request_id: String::new(),
         });
         cart
     }

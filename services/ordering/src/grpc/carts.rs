@@ -8,6 +8,9 @@ use platform::ServiceError;
 use platform::identity::{Principal, Role};
 
 use super::{Carts, Reply, convert, cursor, next_token, principal, reply};
+
+/// Longest accepted AddCartLine request id.
+const MAX_REQUEST_ID: usize = 200;
 use crate::context::Ctx;
 use crate::domain::cart::{Cart, CartLine, LineStatus};
 use crate::domain::order::ItemPrice;
@@ -214,14 +217,26 @@ impl Carts {
     ) -> Result<pb::Cart, ServiceError> {
         p.require(&SELLERS)?;
         let ctx = &self.0;
+        let request_id = req.request_id.trim().to_string();
+        if request_id.len() > MAX_REQUEST_ID {
+            return Err(ServiceError::invalid_field(
+                "request_id",
+                format!("at most {MAX_REQUEST_ID} characters"),
+            ));
+        }
         let reseller_id = {
             let mut conn = ctx.store.conn().await?;
-            visible_cart(
+            let cart = visible_cart(
                 p,
                 ctx.store.cart(&mut conn, &req.cart_id).await?,
                 &req.cart_id,
-            )?
-            .reseller_id
+            )?;
+            // A retry of an add that already happened (its answer was lost): the cart as it is,
+            // before the etag check, since the first attempt changed the cart's version.
+            if cart.line_added_by(&request_id).is_some() {
+                return Ok(self.render(p, &cart).await);
+            }
+            cart.reseller_id
         };
         let plan = match (req.plan_id.trim(), req.autodesk_product_id.trim()) {
             ("", "") => {
@@ -265,8 +280,13 @@ impl Carts {
             parameters: params(req.parameters),
             status: LineStatus::Active,
             parent_line_id: req.parent_line_id.clone(),
+            request_id,
         };
         self.mutate(p, &req.cart_id, &req.etag, move |cart, now| {
+            // Two attempts with one request id racing: the second adds nothing.
+            if cart.line_added_by(&line.request_id).is_some() {
+                return Ok(());
+            }
             cart.add_line(line, now)
         })
         .await

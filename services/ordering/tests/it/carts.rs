@@ -317,3 +317,77 @@ async fn readiness_lists_missing_facts_per_vendor() {
         env.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_add_with_the_same_request_id_adds_one_line() {
+    for backend in backends().await {
+        let env = Env::start(backend).await;
+        let p = admin();
+        let cart = env
+            .carts()
+            .create_cart(env.req(
+                pb::CreateCartRequest {
+                    cart: Some(pb::Cart {
+                        customer_id: DEMO_CUSTOMER.into(),
+                        ..Default::default()
+                    }),
+                },
+                &p,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let add = |request_id: &str| pb::AddCartLineRequest {
+            cart_id: cart.id.clone(),
+            plan_id: AUTOCAD.into(),
+            quantity: 1,
+            etag: cart.etag.clone(),
+            request_id: request_id.into(),
+            ..Default::default()
+        };
+        let first = env
+            .carts()
+            .add_cart_line(env.req(add("retry-1"), &p))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(first.lines.len(), 1);
+        // The answer was lost; the client retries the very same request (now-stale etag).
+        let again = env
+            .carts()
+            .add_cart_line(env.req(add("retry-1"), &p))
+            .await
+            .expect("a retry is answered with the cart, not refused")
+            .into_inner();
+        assert_eq!(again.lines.len(), 1, "{again:?}");
+        assert_eq!(again.lines[0].id, first.lines[0].id);
+        assert_eq!(again.etag, first.etag, "the retry changed nothing");
+        // Another request with the stale etag is a conflict; with no etag it adds a line.
+        let stale = env
+            .carts()
+            .add_cart_line(env.req(add("retry-2"), &p))
+            .await
+            .unwrap_err();
+        assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
+        let second = env
+            .carts()
+            .add_cart_line(env.req(
+                pb::AddCartLineRequest {
+                    etag: String::new(),
+                    ..add("retry-2")
+                },
+                &p,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(second.lines.len(), 2);
+        let too_long = env
+            .carts()
+            .add_cart_line(env.req(add(&"x".repeat(201)), &p))
+            .await
+            .unwrap_err();
+        assert_eq!(too_long.code(), Code::InvalidArgument);
+        assert!(too_long.message().contains("request_id"), "{too_long:?}");
+    }
+}
