@@ -435,4 +435,25 @@ mod tests {
         assert_eq!(request.request_id, "idem-1");
         assert!(request.accept_terms);
     }
+
+    #[test]
+    fn adding_a_cart_line_takes_the_idempotency_key_as_request_id() {
+        let api = api();
+        let method = api
+            .method("/marketplace.ordering.v1.CartService/AddCartLine")
+            .unwrap();
+        let binding = method.http.clone().unwrap();
+        let mut rest = input(
+            &[("cart_id", "k1")],
+            None,
+            br#"{"planId":"p1","quantity":2}"#,
+        );
+        rest.request_id = Some("idem-2".into());
+        let json = build(&api, method, &binding, rest).unwrap();
+        let request: marketplace_proto::ordering::v1::AddCartLineRequest =
+            serde_json::from_value(json).unwrap();
+        assert_eq!(request.cart_id, "k1");
+        assert_eq!(request.plan_id, "p1");
+        assert_eq!(request.request_id, "idem-2");
+    }
 }
