@@ -527,6 +527,32 @@ impl Cluster {
         pids
     }
 
+    /// PostgreSQL backend processes serving this cluster's databases, as `pg:<component>`
+    /// (to attribute the database's CPU to the component whose queries it ran).
+    pub async fn postgres_backends(&self) -> BTreeMap<u32, String> {
+        let mut out = BTreeMap::new();
+        let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await else {
+            return out;
+        };
+        let rows: Vec<(i32, String)> = sqlx::query_as(
+            "SELECT pid, datname::text FROM pg_stat_activity WHERE datname IS NOT NULL",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+        for (pid, datname) in rows {
+            if let Some((component, _)) = self.databases.iter().find(|(_, url)| {
+                url.rsplit('/')
+                    .next()
+                    .map(|d| d.split('?').next().unwrap_or(d))
+                    == Some(&datname)
+            }) {
+                out.insert(pid as u32, format!("pg:{component}"));
+            }
+        }
+        out
+    }
+
     /// How many times each process was started.
     pub fn starts(&self) -> BTreeMap<String, u32> {
         self.processes

@@ -167,7 +167,9 @@ async fn run(
         let started = Instant::now();
         let placed = users.checkout_all(carts, &max).await;
         let max_elapsed = started.elapsed();
-        let cpu = meter.finish(&cluster.pids());
+        let mut names = cluster.pids();
+        names.extend(cluster.postgres_backends().await);
+        let cpu = meter.finish(&names);
         let max_rate = placed.len() as f64 / max_elapsed.as_secs_f64();
         let max_figures = max.figures(max_elapsed);
         print_table(
