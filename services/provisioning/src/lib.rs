@@ -204,11 +204,9 @@ impl App {
                 ..RelaySettings::default()
             },
         );
-        let relay = if settings.outbox_relay {
-            tokio::spawn(relay.run(background.clone()))
-        } else {
-            tokio::spawn(async {})
-        };
+        let relay = settings
+            .outbox_relay
+            .then(|| tokio::spawn(relay.run(background.clone())));
         let pool = Arc::new(worker::Pool {
             db: db.clone(),
             outbox: outbox.clone(),
@@ -251,7 +249,9 @@ impl App {
             );
             aborts.iter().for_each(|a| a.abort());
         }
-        let _ = tokio::time::timeout(drain, relay).await;
+        if let Some(relay) = relay {
+            let _ = tokio::time::timeout(drain, relay).await;
+        }
         let _ = consumer.await;
         db.close().await;
         served

@@ -122,6 +122,8 @@ pub struct Cluster {
     ports: BTreeMap<String, u16>,
     nats: Option<NatsServer>,
     admin_url: String,
+    /// Database name of each component (distributed), to drop afterwards.
+    database_names: BTreeMap<String, String>,
     jwt_secret: String,
 }
 
@@ -223,6 +225,7 @@ impl Cluster {
             ports: ports.clone(),
             nats: None,
             admin_url: options.postgres_admin_url.clone(),
+            database_names: BTreeMap::new(),
             jwt_secret,
         };
         match options.mode {
@@ -303,9 +306,9 @@ impl Cluster {
             "provisioning",
             "notification",
         ] {
-            let url = self
-                .create_database(&format!("mkt_load_{}_{component}", &unique[..12]))
-                .await?;
+            let name = format!("mkt_load_{}_{component}", &unique[..12]);
+            let url = self.create_database(&name).await?;
+            self.database_names.insert(component.to_string(), name);
             let upper = component.to_ascii_uppercase();
             common.push((format!("MARKETPLACE_{upper}__DATABASE__URL"), url.clone()));
             common.push((
@@ -389,16 +392,13 @@ impl Cluster {
     }
 
     async fn create_database(&self, name: &str) -> anyhow::Result<String> {
+        let url = url_with_database(&self.admin_url, name)?;
         let mut admin = sqlx::PgConnection::connect(&self.admin_url)
             .await
             .with_context(|| format!("cannot reach PostgreSQL at {}", self.admin_url))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await?;
-        let mut url = url_with_database(&self.admin_url, name);
-        if url.is_empty() {
-            url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        }
         Ok(url)
     }
 
@@ -541,12 +541,11 @@ impl Cluster {
         .await
         .unwrap_or_default();
         for (pid, datname) in rows {
-            if let Some((component, _)) = self.databases.iter().find(|(_, url)| {
-                url.rsplit('/')
-                    .next()
-                    .map(|d| d.split('?').next().unwrap_or(d))
-                    == Some(&datname)
-            }) {
+            if let Some((component, _)) = self
+                .database_names
+                .iter()
+                .find(|(_, name)| **name == datname)
+            {
                 out.insert(pid as u32, format!("pg:{component}"));
             }
         }
@@ -612,14 +611,12 @@ impl Cluster {
         if !keep {
             let mut admin = sqlx::PgConnection::connect(&self.admin_url).await;
             if let Ok(admin) = admin.as_mut() {
-                for url in self.databases.values() {
-                    if let Some(name) = url.rsplit('/').next() {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut *admin)
-                        .await;
-                    }
+                for name in self.database_names.values() {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut *admin)
+                    .await;
                 }
             }
             if self.mode == Mode::Distributed && self.nats.is_none() {
@@ -668,25 +665,25 @@ async fn serving(url: &str) -> bool {
         .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
 }
 
-/// `postgres://…/admin_db?x` with the database replaced by `name`.
-fn url_with_database(admin: &str, name: &str) -> String {
+/// `postgres://…/admin_db?x` with the database replaced by `name` (credentials, host and
+/// parameters kept); an admin URL without a database path is an error.
+pub(crate) fn url_with_database(admin: &str, name: &str) -> anyhow::Result<String> {
     let (base, query) = match admin.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (admin, None),
     };
-    let Some(slash) = base.rfind('/') else {
-        return String::new();
+    let slash = base.rfind('/').filter(|at| !base[..*at].ends_with('/'));
+    let Some(slash) = slash else {
+        anyhow::bail!(
+            "the PostgreSQL admin URL {admin} names no database (expected postgres://user@host:port/postgres)"
+        );
     };
-    if base[..slash].ends_with('/') {
-        // `postgres://host` without a database path.
-        return String::new();
-    }
     let mut url = format!("{}/{name}", &base[..slash]);
     if let Some(query) = query {
         url.push('?');
         url.push_str(query);
     }
-    url
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -696,9 +693,9 @@ mod tests {
     #[test]
     fn database_is_replaced_keeping_credentials_and_query() {
         assert_eq!(
-            url_with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
+            url_with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x").unwrap(),
             "postgres://u:p@h:5432/x?sslmode=disable"
         );
-        assert_eq!(url_with_database("postgres://h", "x"), "");
+        assert!(url_with_database("postgres://h", "x").is_err());
     }
 }

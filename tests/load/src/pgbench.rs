@@ -63,6 +63,7 @@ pub async fn measure(
         "mkt_load_pgbench_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
+    let url = crate::cluster::url_with_database(admin_url, &name)?;
     let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .with_context(|| format!("cannot reach PostgreSQL at {admin_url}"))?;
@@ -75,10 +76,6 @@ pub async fn measure(
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await?;
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => anyhow::bail!("admin URL {admin_url} has no database part"),
-    };
     let result = run(&url, clients, seconds, run_dir).await;
     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

@@ -80,20 +80,7 @@ async fn cart_lines_limits_parameters_product_ids_and_etags() {
     for backend in backends().await {
         let env = Env::start(backend).await;
         let p = admin();
-        let cart = env
-            .carts()
-            .create_cart(env.req(
-                pb::CreateCartRequest {
-                    cart: Some(pb::Cart {
-                        customer_id: DEMO_CUSTOMER.into(),
-                        ..Default::default()
-                    }),
-                },
-                &p,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let cart = env.empty_cart(&p, DEMO_CUSTOMER).await;
         let add = |plan: &str, q: i32, params: &[(&str, &str)]| pb::AddCartLineRequest {
             cart_id: cart.id.clone(),
             plan_id: plan.into(),
@@ -323,20 +310,7 @@ async fn a_retried_add_with_the_same_request_id_adds_one_line() {
     for backend in backends().await {
         let env = Env::start(backend).await;
         let p = admin();
-        let cart = env
-            .carts()
-            .create_cart(env.req(
-                pb::CreateCartRequest {
-                    cart: Some(pb::Cart {
-                        customer_id: DEMO_CUSTOMER.into(),
-                        ..Default::default()
-                    }),
-                },
-                &p,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let cart = env.empty_cart(&p, DEMO_CUSTOMER).await;
         let add = |request_id: &str| pb::AddCartLineRequest {
             cart_id: cart.id.clone(),
             plan_id: AUTOCAD.into(),

@@ -300,6 +300,19 @@ impl Env {
             .expect("publish");
     }
 
+    /// Creates an empty cart for `customer`.
+    pub(crate) async fn empty_cart(&self, p: &Principal, customer: &str) -> pb::Cart {
+        let cart = pb::Cart {
+            customer_id: customer.into(),
+            ..Default::default()
+        };
+        self.carts()
+            .create_cart(self.req(pb::CreateCartRequest { cart: Some(cart) }, p))
+            .await
+            .expect("create cart")
+            .into_inner()
+    }
+
     /// A new cart for `customer` with one line of `plan`.
     pub(crate) async fn cart_with(
         &self,
@@ -308,16 +321,7 @@ impl Env {
         plan: &str,
         quantity: i32,
     ) -> pb::Cart {
-        let cart = pb::Cart {
-            customer_id: customer.into(),
-            ..Default::default()
-        };
-        let cart = self
-            .carts()
-            .create_cart(self.req(pb::CreateCartRequest { cart: Some(cart) }, p))
-            .await
-            .expect("create cart")
-            .into_inner();
+        let cart = self.empty_cart(p, customer).await;
         let add = pb::AddCartLineRequest {
             cart_id: cart.id.clone(),
             plan_id: plan.into(),

@@ -153,6 +153,7 @@ async fn run(
     // JetStream, as during a burst they lag behind), then the same with the whole pipeline
     // running on the same two cores. Each at its maximum (closed loop) and at 70% of it.
     let prepare = Recorder::new();
+    let mut preparing = Duration::ZERO;
     let downstream = ["provisioning", "notification"];
     let mut phases = BTreeMap::new();
     let mut placed_all = Vec::new();
@@ -160,7 +161,9 @@ async fn run(
         if paused && mode == Mode::Embedded {
             continue; // one process: nothing to pause separately
         }
+        let started = Instant::now();
         let carts = users.prepare_carts(checkouts, &prepare).await?;
+        preparing += started.elapsed();
         cluster.pause(&downstream, paused).await;
         let max = Recorder::new();
         let meter = CpuMeter::start();
@@ -197,7 +200,9 @@ async fn run(
         let count = ((target_rate * seconds as f64) as usize).max(1);
         cluster.pause(&downstream, false).await;
         users.drain(&placed_all).await;
+        let started = Instant::now();
         let carts = users.prepare_carts(count, &prepare).await?;
+        preparing += started.elapsed();
         cluster.pause(&downstream, paused).await;
         let at70 = Recorder::new();
         let started = Instant::now();
@@ -245,10 +250,7 @@ async fn run(
         );
         journeys.insert(protocol, figures);
     }
-    print_table(
-        "preparation (carts)",
-        &prepare.figures(Duration::from_secs(1)),
-    );
+    print_table("preparation (carts)", &prepare.figures(preparing));
 
     let active_f = find(&active_figures, "order_to_active");
     println!("\n== headline");
