@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use marketplace_platform::bus::{InProcessBus, NatsBus, NatsBusOptions, SharedBus};
 use marketplace_platform::clock::{SharedClock, SystemClock};
-use marketplace_platform::config::ConfigError;
+use marketplace_platform::config::{ConfigError, redact_url};
 use marketplace_platform::db::{Database, DatabaseSettings};
 use marketplace_platform::identity::IdentityKey;
 use marketplace_platform::outbox::{Outbox, Relay, RelaySettings};
@@ -93,8 +93,8 @@ async fn make_bus(config: &Config, shared_memory: &Option<SharedBus>) -> anyhow:
     }
     if !config.bus.url.starts_with("nats://") && !config.bus.url.starts_with("tls://") {
         return Err(ConfigError(format!(
-            "setting `bus.url` must be `memory` or a nats:// URL (got {:?})",
-            config.bus.url
+            "setting `bus.url` (MARKETPLACE_BUS__URL) must be `memory` or a nats:// URL (got {:?})",
+            redact_url(&config.bus.url)
         ))
         .into());
     }
@@ -105,7 +105,7 @@ async fn make_bus(config: &Config, shared_memory: &Option<SharedBus>) -> anyhow:
     };
     let bus = NatsBus::connect(&config.bus.url, options)
         .await
-        .with_context(|| format!("cannot connect to NATS at {}", config.bus.url))?;
+        .with_context(|| format!("cannot connect to NATS at {}", redact_url(&config.bus.url)))?;
     Ok(Arc::new(bus))
 }
 

@@ -181,8 +181,16 @@ impl Serialize for Secret {
 }
 
 /// Redacts the credentials of a URL for logging: the password (`postgres://user:***@host/db`),
-/// or a lone user part, which is a token for some servers (`nats://***@host`).
+/// or a lone user part, which is a token for some servers (`nats://***@host`). A comma-separated
+/// server list (NATS) is redacted URL by URL.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return url
+            .split(',')
+            .map(|u| redact_url(u.trim()))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
@@ -264,5 +272,9 @@ mod tests {
         assert!(!format!("{sample:?}").contains("hunter2"));
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("nats://s3cr3t@h:4222"), "nats://***@h:4222");
+        assert_eq!(
+            redact_url("nats://u:pw@a:4222,nats://tok@b:4222"),
+            "nats://u:***@a:4222,nats://***@b:4222"
+        );
     }
 }

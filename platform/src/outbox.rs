@@ -280,19 +280,16 @@ impl Relay {
     async fn publish_rows(&self, rows: &[sqlx::any::AnyRow]) -> Vec<i64> {
         let mut done = Vec::with_capacity(rows.len());
         for row in rows {
-            let seq: i64 = row.get("seq");
-            let headers: Vec<(String, String)> =
-                serde_json::from_str(row.get::<&str, _>("headers")).unwrap_or_default();
-            let payload: Vec<u8> = row.get("payload");
-            let event = OutgoingEvent {
-                id: row.get("id"),
-                subject: row.get("subject"),
-                headers,
-                payload: payload.into(),
+            let (seq, created_at, event) = match decode_row(row) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    // Left unpublished: the backlog gauge shows it and the error says why.
+                    tracing::error!(error = %e, "outbox row does not decode; left unpublished");
+                    continue;
+                }
             };
             let id = event.id.clone();
             let service = crate::metrics::subject_service(&event.subject).to_string();
-            let created_at: i64 = row.get("created_at");
             match self.bus.publish(event).await {
                 Ok(()) => {
                     let lag = (to_micros(self.clock.now()) - created_at).max(0) as f64 / 1e6;
@@ -367,6 +364,45 @@ impl Relay {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
             .fetch_one(self.db.pool())
             .await?;
-        Ok(row.get("n"))
+        row.try_get("n")
+    }
+}
+
+/// An outbox row as (sequence, created-at micros, event).
+fn decode_row(row: &sqlx::any::AnyRow) -> Result<(i64, i64, OutgoingEvent), sqlx::Error> {
+    let headers: Vec<(String, String)> =
+        serde_json::from_str(row.try_get::<&str, _>("headers")?).unwrap_or_default();
+    let payload: Vec<u8> = row.try_get("payload")?;
+    let event = OutgoingEvent {
+        id: row.try_get("id")?,
+        subject: row.try_get("subject")?,
+        headers,
+        payload: payload.into(),
+    };
+    Ok((row.try_get("seq")?, row.try_get("created_at")?, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_row;
+
+    #[tokio::test]
+    async fn a_row_that_does_not_decode_is_an_error_not_a_panic() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        let missing = sqlx::query("SELECT 1 AS seq")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+        assert!(decode_row(&missing).is_err());
+        let mistyped = sqlx::query(
+            "SELECT 'one' AS seq, 'x' AS id, 's' AS subject, '[]' AS headers, x'00' AS payload, 0 AS created_at",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("row");
+        assert!(decode_row(&mistyped).is_err());
     }
 }

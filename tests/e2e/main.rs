@@ -7,3 +7,4 @@ mod chaos;
 mod harness;
 mod order_flow;
 mod shutdown;
+mod startup_errors;

@@ -155,7 +155,7 @@ async fn succeeded(db: &Database) -> i64 {
     sqlx::query("SELECT COUNT(*) AS n FROM provisioning_jobs WHERE state = 'succeeded'")
         .fetch_one(db.pool())
         .await
-        .map(|r| r.get::<i64, _>("n"))
+        .and_then(|r| r.try_get::<i64, _>("n"))
         .unwrap_or(0)
 }
 

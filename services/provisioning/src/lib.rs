@@ -129,10 +129,10 @@ impl App {
         let outbox = Outbox::new();
         let wake = Arc::new(Notify::new());
         let connectors = Connectors::new()
-            .with(Arc::new(AutodeskConnector::new(settings.autodesk.clone())))
+            .with(Arc::new(AutodeskConnector::new(settings.autodesk.clone())?))
             .with(Arc::new(MicrosoftConnector::new(
                 settings.microsoft.clone(),
-            )));
+            )?));
         let consumer_stop = CancellationToken::new();
         let handler = events::FromOrdering {
             clock: deps.clock.clone(),

@@ -4,20 +4,20 @@ use sqlx::{AnyConnection, Row};
 
 use crate::domain::plan::{Category, Vendor};
 
-fn vendor(row: &sqlx::any::AnyRow) -> Vendor {
-    Vendor {
-        id: row.get("id"),
-        display_name: row.get("display_name"),
-        description: row.get("description"),
-        connector: row.get("connector"),
-        portal_url: row.get("portal_url"),
-    }
+fn vendor(row: &sqlx::any::AnyRow) -> Result<Vendor, sqlx::Error> {
+    Ok(Vendor {
+        id: row.try_get("id")?,
+        display_name: row.try_get("display_name")?,
+        description: row.try_get("description")?,
+        connector: row.try_get("connector")?,
+        portal_url: row.try_get("portal_url")?,
+    })
 }
 
 /// Every vendor in display order.
 pub async fn list_vendors(conn: &mut AnyConnection) -> Result<Vec<Vendor>, sqlx::Error> {
     let rows = sqlx::query("SELECT id, display_name, description, connector, portal_url FROM vendors ORDER BY sort_order, id").fetch_all(conn).await?;
-    Ok(rows.iter().map(vendor).collect())
+    rows.iter().map(vendor).collect()
 }
 
 /// One vendor.
@@ -28,7 +28,7 @@ pub async fn get_vendor(conn: &mut AnyConnection, id: &str) -> Result<Option<Ven
     .bind(id.to_string())
     .fetch_optional(conn)
     .await?;
-    Ok(row.as_ref().map(vendor))
+    row.as_ref().map(vendor).transpose()
 }
 
 /// Inserts a vendor unless it exists.
@@ -87,15 +87,16 @@ pub async fn list_categories(
         .bind(vendor_id.unwrap_or("").to_string())
         .fetch_all(conn)
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Category {
-            id: r.get("id"),
-            vendor_id: r.get("vendor_id"),
-            display_name: r.get("display_name"),
-            plan_count: r.get("plan_count"),
+    rows.iter()
+        .map(|r| {
+            Ok(Category {
+                id: r.try_get("id")?,
+                vendor_id: r.try_get("vendor_id")?,
+                display_name: r.try_get("display_name")?,
+                plan_count: r.try_get("plan_count")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One category.
@@ -107,10 +108,13 @@ pub async fn get_category(
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-    Ok(row.map(|r| Category {
-        id: r.get("id"),
-        vendor_id: r.get("vendor_id"),
-        display_name: r.get("display_name"),
-        plan_count: 0,
-    }))
+    row.map(|r| {
+        Ok(Category {
+            id: r.try_get("id")?,
+            vendor_id: r.try_get("vendor_id")?,
+            display_name: r.try_get("display_name")?,
+            plan_count: 0,
+        })
+    })
+    .transpose()
 }

@@ -42,23 +42,23 @@ pub struct EmailRow {
 
 const COLUMNS: &str = "id, reseller_id, notification_id, event_id, kind, recipient, subject, body_text, body_html, status, attempts, last_error, created_at, delivered_at";
 
-fn from_row(r: &AnyRow) -> EmailRow {
-    EmailRow {
-        id: r.get("id"),
-        reseller_id: r.get("reseller_id"),
-        notification_id: r.get("notification_id"),
-        event_id: r.get("event_id"),
-        kind: r.get("kind"),
-        recipient: r.get("recipient"),
-        subject: r.get("subject"),
-        body_text: r.get("body_text"),
-        body_html: r.get("body_html"),
-        status: r.get("status"),
-        attempts: r.get("attempts"),
-        last_error: r.get("last_error"),
-        created_at: r.get("created_at"),
-        delivered_at: r.get("delivered_at"),
-    }
+fn from_row(r: &AnyRow) -> Result<EmailRow, sqlx::Error> {
+    Ok(EmailRow {
+        id: r.try_get("id")?,
+        reseller_id: r.try_get("reseller_id")?,
+        notification_id: r.try_get("notification_id")?,
+        event_id: r.try_get("event_id")?,
+        kind: r.try_get("kind")?,
+        recipient: r.try_get("recipient")?,
+        subject: r.try_get("subject")?,
+        body_text: r.try_get("body_text")?,
+        body_html: r.try_get("body_html")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
 }
 
 /// Inserts a delivery; `false` when (event, kind, recipient) already has one.
@@ -107,7 +107,7 @@ pub async fn claim(
         limit,
     )
     .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Records the outcome of an attempt made under `owner`'s lease.
@@ -152,7 +152,7 @@ pub async fn list(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Deliveries of one event (tests and tools).
@@ -162,5 +162,5 @@ pub async fn of_event(pool: &AnyPool, event_id: &str) -> Result<Vec<EmailRow>, s
         .bind(event_id.to_string())
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }

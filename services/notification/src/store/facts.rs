@@ -36,11 +36,14 @@ pub async fn reseller(
     .bind(reseller_id.to_string())
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| ResellerContact {
-        reseller_id: r.get("reseller_id"),
-        name: r.get("name"),
-        notification_email: r.get("notification_email"),
-    }))
+    row.map(|r| {
+        Ok(ResellerContact {
+            reseller_id: r.try_get("reseller_id")?,
+            name: r.try_get("name")?,
+            notification_email: r.try_get("notification_email")?,
+        })
+    })
+    .transpose()
 }
 
 /// Remembers an order.
@@ -73,13 +76,16 @@ pub async fn order(
         .bind(order_id.to_string())
         .fetch_optional(conn)
         .await?;
-    Ok(row.map(|r| OrderFacts {
-        order_id: r.get("order_id"),
-        reseller_id: r.get("reseller_id"),
-        order_number: r.get("order_number"),
-        customer_id: r.get("customer_id"),
-        customer_name: r.get("customer_name"),
-    }))
+    row.map(|r| {
+        Ok(OrderFacts {
+            order_id: r.try_get("order_id")?,
+            reseller_id: r.try_get("reseller_id")?,
+            order_number: r.try_get("order_number")?,
+            customer_id: r.try_get("customer_id")?,
+            customer_name: r.try_get("customer_name")?,
+        })
+    })
+    .transpose()
 }
 
 /// The preferences of a reseller (defaults when never saved).
@@ -95,13 +101,13 @@ pub async fn preferences(
         None => Preferences::defaults(reseller_id),
         Some(r) => Preferences {
             reseller_id: reseller_id.to_string(),
-            subscription_ready_email: r.get("subscription_ready_email"),
+            subscription_ready_email: r.try_get("subscription_ready_email")?,
             muted_email_kinds: r
-                .get::<String, _>("muted_email_kinds")
+                .try_get::<String, _>("muted_email_kinds")?
                 .split(',')
                 .filter_map(Kind::parse)
                 .collect(),
-            locale: r.get("locale"),
+            locale: r.try_get("locale")?,
         },
     })
 }

@@ -78,23 +78,23 @@ impl FeedScope {
 
 const COLUMNS: &str = "seq, id, audience, reseller_id, customer_id, kind, title, body, link, order_id, subscription_id, event_id, read_at, created_at";
 
-fn from_row(r: &AnyRow) -> NotificationRow {
-    NotificationRow {
-        seq: r.get("seq"),
-        id: r.get("id"),
-        audience: r.get("audience"),
-        reseller_id: r.get("reseller_id"),
-        customer_id: r.get("customer_id"),
-        kind: r.get("kind"),
-        title: r.get("title"),
-        body: r.get("body"),
-        link: r.get("link"),
-        order_id: r.get("order_id"),
-        subscription_id: r.get("subscription_id"),
-        event_id: r.get("event_id"),
-        read_at: r.get("read_at"),
-        created_at: r.get("created_at"),
-    }
+fn from_row(r: &AnyRow) -> Result<NotificationRow, sqlx::Error> {
+    Ok(NotificationRow {
+        seq: r.try_get("seq")?,
+        id: r.try_get("id")?,
+        audience: r.try_get("audience")?,
+        reseller_id: r.try_get("reseller_id")?,
+        customer_id: r.try_get("customer_id")?,
+        kind: r.try_get("kind")?,
+        title: r.try_get("title")?,
+        body: r.try_get("body")?,
+        link: r.try_get("link")?,
+        order_id: r.try_get("order_id")?,
+        subscription_id: r.try_get("subscription_id")?,
+        event_id: r.try_get("event_id")?,
+        read_at: r.try_get("read_at")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 /// Inserts a feed row; `false` when the event already produced it.
@@ -144,7 +144,7 @@ pub async fn list(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Unread rows in scope.
@@ -156,7 +156,7 @@ pub async fn unread_count(pool: &AnyPool, scope: &FeedScope) -> Result<i64, sqlx
         .bind(b)
         .fetch_one(pool)
         .await?;
-    Ok(row.get("n"))
+    row.try_get("n")
 }
 
 /// Marks rows read (all unread in scope when `ids` is empty); returns how many changed.
@@ -197,7 +197,7 @@ pub async fn after(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// The highest seq so far.
@@ -205,7 +205,7 @@ pub async fn max_seq(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM notifications")
         .fetch_one(pool)
         .await?;
-    Ok(row.get("n"))
+    row.try_get("n")
 }
 
 /// Rows with the given seqs (late commits the watch hub skipped over).
@@ -224,5 +224,23 @@ pub async fn by_seqs(pool: &AnyPool, seqs: &[i64]) -> Result<Vec<NotificationRow
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_row;
+
+    #[tokio::test]
+    async fn a_row_with_a_missing_column_is_an_error_not_a_panic() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        let row = sqlx::query("SELECT 1 AS seq, 'id' AS id")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+        assert!(from_row(&row).is_err());
+    }
 }

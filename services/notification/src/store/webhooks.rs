@@ -50,22 +50,22 @@ impl std::fmt::Debug for EndpointRow {
 
 const ENDPOINT_COLUMNS: &str = "id, reseller_id, url, description, event_types, enabled, disabled_reason, secret, previous_secret, previous_secret_expires_at, failing_since, created_at, updated_at";
 
-fn endpoint(r: &AnyRow) -> EndpointRow {
-    EndpointRow {
-        id: r.get("id"),
-        reseller_id: r.get("reseller_id"),
-        url: r.get("url"),
-        description: r.get("description"),
-        event_types: serde_json::from_str(r.get::<&str, _>("event_types")).unwrap_or_default(),
-        enabled: r.get::<i64, _>("enabled") != 0,
-        disabled_reason: r.get("disabled_reason"),
-        secret: r.get("secret"),
-        previous_secret: r.get("previous_secret"),
-        previous_secret_expires_at: r.get("previous_secret_expires_at"),
-        failing_since: r.get("failing_since"),
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
-    }
+fn endpoint(r: &AnyRow) -> Result<EndpointRow, sqlx::Error> {
+    Ok(EndpointRow {
+        id: r.try_get("id")?,
+        reseller_id: r.try_get("reseller_id")?,
+        url: r.try_get("url")?,
+        description: r.try_get("description")?,
+        event_types: serde_json::from_str(r.try_get::<&str, _>("event_types")?).unwrap_or_default(),
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        disabled_reason: r.try_get("disabled_reason")?,
+        secret: r.try_get("secret")?,
+        previous_secret: r.try_get("previous_secret")?,
+        previous_secret_expires_at: r.try_get("previous_secret_expires_at")?,
+        failing_since: r.try_get("failing_since")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
 }
 
 /// Inserts an endpoint.
@@ -157,7 +157,7 @@ pub async fn endpoint_by_id(
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
-    Ok(row.as_ref().map(endpoint))
+    row.as_ref().map(endpoint).transpose()
 }
 
 /// A page of endpoints ordered by id, optionally of one reseller.
@@ -176,7 +176,7 @@ pub async fn list_endpoints(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(endpoint).collect())
+    rows.iter().map(endpoint).collect()
 }
 
 /// Enabled endpoints of a reseller (inside the inbox transaction).
@@ -191,7 +191,7 @@ pub async fn enabled_endpoints(
         .bind(reseller_id.to_string())
         .fetch_all(conn)
         .await?;
-    Ok(rows.iter().map(endpoint).collect())
+    rows.iter().map(endpoint).collect()
 }
 
 /// A webhook delivery row.
@@ -221,19 +221,19 @@ pub struct DeliveryRow {
 
 const DELIVERY_COLUMNS: &str = "id, endpoint_id, reseller_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at";
 
-fn delivery(r: &AnyRow) -> DeliveryRow {
-    DeliveryRow {
-        id: r.get("id"),
-        endpoint_id: r.get("endpoint_id"),
-        reseller_id: r.get("reseller_id"),
-        event_id: r.get("event_id"),
-        event_type: r.get("event_type"),
-        payload: r.get("payload"),
-        status: r.get("status"),
-        attempts: r.get("attempts"),
-        next_attempt_at: r.get("next_attempt_at"),
-        created_at: r.get("created_at"),
-    }
+fn delivery(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
+    Ok(DeliveryRow {
+        id: r.try_get("id")?,
+        endpoint_id: r.try_get("endpoint_id")?,
+        reseller_id: r.try_get("reseller_id")?,
+        event_id: r.try_get("event_id")?,
+        event_type: r.try_get("event_type")?,
+        payload: r.try_get("payload")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 /// Inserts a delivery; `false` when the event already has one for the endpoint.
@@ -278,7 +278,7 @@ pub async fn claim(
         limit,
     )
     .await?;
-    Ok(rows.iter().map(delivery).collect())
+    rows.iter().map(delivery).collect()
 }
 
 /// Gives a claimed delivery back without attempting it (its endpoint is busy): the claim's
@@ -437,7 +437,7 @@ pub async fn delivery_by_id(pool: &AnyPool, id: &str) -> Result<Option<DeliveryR
         .bind(id.to_string())
         .fetch_optional(pool)
         .await?;
-    Ok(row.as_ref().map(delivery))
+    row.as_ref().map(delivery).transpose()
 }
 
 /// A page of an endpoint's deliveries, newest first.
@@ -456,7 +456,7 @@ pub async fn list_deliveries(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.iter().map(delivery).collect())
+    rows.iter().map(delivery).collect()
 }
 
 /// The attempts of a delivery, oldest first.
@@ -467,14 +467,15 @@ pub async fn attempts(pool: &AnyPool, delivery_id: &str) -> Result<Vec<AttemptRo
     .bind(delivery_id.to_string())
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| AttemptRow {
-            status_code: r.get("status_code"),
-            latency_ms: r.get("latency_ms"),
-            response_excerpt: r.get("response_excerpt"),
-            error: r.get("error"),
-            attempted_at: r.get("attempted_at"),
+    rows.iter()
+        .map(|r| {
+            Ok(AttemptRow {
+                status_code: r.try_get("status_code")?,
+                latency_ms: r.try_get("latency_ms")?,
+                response_excerpt: r.try_get("response_excerpt")?,
+                error: r.try_get("error")?,
+                attempted_at: r.try_get("attempted_at")?,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -149,8 +149,9 @@ impl Gate {
     }
 }
 
-/// A client with the connector timeouts.
-pub(crate) fn client(timeout: Duration) -> reqwest::Client {
+/// A client with the connector timeouts; an error when it cannot be built (never a client
+/// without timeouts).
+pub(crate) fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     super::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(timeout)
@@ -158,7 +159,7 @@ pub(crate) fn client(timeout: Duration) -> reqwest::Client {
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .map_err(|e| anyhow::anyhow!("cannot build the vendor HTTP client: {e}"))
 }
 
 /// Sends `request` inside a `vendor.call` span, carrying the W3C trace context in its headers so

@@ -59,15 +59,15 @@ pub struct AutodeskConnector {
 }
 
 impl AutodeskConnector {
-    /// A connector for `settings`.
-    pub fn new(settings: AutodeskSettings) -> Self {
-        let client = client(Duration::from_millis(settings.timeout_ms.max(1)));
-        Self {
+    /// A connector for `settings`; an error when its HTTP client cannot be built.
+    pub fn new(settings: AutodeskSettings) -> anyhow::Result<Self> {
+        let client = client(Duration::from_millis(settings.timeout_ms.max(1)))?;
+        Ok(Self {
             settings,
             client,
             tokens: auth::TokenCache::default(),
             gate: Gate::default(),
-        }
+        })
     }
 
     /// One signed API call; a rejected token is refreshed and the call repeated once.

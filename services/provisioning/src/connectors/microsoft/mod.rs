@@ -63,15 +63,15 @@ pub struct MicrosoftConnector {
 pub(crate) type Stop = Box<Report>;
 
 impl MicrosoftConnector {
-    /// A connector for `settings`.
-    pub fn new(settings: MicrosoftSettings) -> Self {
-        let client = client(Duration::from_millis(settings.timeout_ms.max(1)));
-        Self {
+    /// A connector for `settings`; an error when its HTTP client cannot be built.
+    pub fn new(settings: MicrosoftSettings) -> anyhow::Result<Self> {
+        let client = client(Duration::from_millis(settings.timeout_ms.max(1)))?;
+        Ok(Self {
             settings,
             client,
             gate: Gate::default(),
             mca_template: Mutex::new(None),
-        }
+        })
     }
 
     /// Sends one call; `Err` means no answer arrived (the vendor may or may not have acted).
