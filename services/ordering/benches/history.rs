@@ -283,6 +283,7 @@ impl Load {
     fn message(&self, case: Case, rng: &mut Rng, r: i64) -> pb::ListOrdersRequest {
         let mut m = pb::ListOrdersRequest {
             page_size: PAGE_SIZE,
+            view: pb::OrderView::All as i32,
             ..Default::default()
         };
         match case {
@@ -832,7 +833,7 @@ async fn bench(
         .map(OrderStatus::as_str)
         .collect();
     for (view, statuses) in [
-        (pb::OrderView::Unspecified, Vec::new()),
+        (pb::OrderView::All, Vec::new()),
         (pb::OrderView::Recent, recent.clone()),
         (pb::OrderView::Historical, historical),
     ] {

@@ -303,7 +303,7 @@ async fn renew(
         user_id: SCHEDULER.into(),
         display_name: "Automatic renewal".into(),
         organization_id: sub.reseller_id.clone(),
-        organization_name: String::new(),
+        organization_name: facts.name.clone(),
         role: "service".into(),
     };
     let mut order = change_order(&sub, customer, &accepted, by, key, now);

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use platform::ServiceError;
 use serde::{Deserialize, Serialize};
 
+use super::cart::{Cart, CartStatus, LineStatus};
 use super::plan::{AUTODESK, PlanInfo};
 use super::state::{ChangeType, ItemStatus, OrderStatus};
 use super::{Actor, Problem};
@@ -194,6 +195,78 @@ impl Order {
     /// Display name from the creation date.
     pub fn format_name(day: u8, month: u8, year: i32) -> String {
         format!("Order #{day:02}-{month:02}-{year}")
+    }
+
+    /// The STARTED order of an open cart with a customer chosen (seed 004 "Started"): one item
+    /// per cart line (same id), unpriced until checkout; not yet numbered or stored.
+    pub fn started(cart: &Cart, customer_name: &str, now: i64) -> Self {
+        let mut order = Self {
+            id: platform::ids::new_id(),
+            number: String::new(),
+            name: String::new(),
+            reseller_id: cart.reseller_id.clone(),
+            customer_id: cart.customer_id.clone(),
+            customer_name: customer_name.to_string(),
+            status: OrderStatus::Started,
+            items: Vec::new(),
+            created_by: cart.created_by.clone(),
+            created_at: now,
+            updated_at: now,
+            submitted_at: None,
+            notes: Vec::new(),
+            payment: Payment::default(),
+            currency_code: cart.currency_code.clone(),
+            total_cost: 0,
+            total_price: 0,
+            cart_id: cart.id.clone(),
+            version: 1,
+            request_key: format!("started:{}", cart.id),
+            submit_request_id: String::new(),
+        };
+        order.mirror(cart, customer_name, now);
+        order
+    }
+
+    /// Makes a STARTED order show its cart as it is now: customer, lines (a removed line, or
+    /// every line of a discarded cart, is a DELETED item).
+    pub fn mirror(&mut self, cart: &Cart, customer_name: &str, now: i64) {
+        self.customer_id = cart.customer_id.clone();
+        self.customer_name = customer_name.to_string();
+        self.items = cart
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| OrderItem {
+                id: line.id.clone(),
+                line_number: i as i32 + 1,
+                plan: line.plan.clone(),
+                description: line.plan.name.clone(),
+                change: ChangeType::NewSubscription,
+                quantity: line.quantity,
+                previous_quantity: 0,
+                parameters: line.parameters.clone(),
+                price: ItemPrice {
+                    currency_code: cart.currency_code.clone(),
+                    ..ItemPrice::default()
+                },
+                status: if line.status == LineStatus::Active
+                    && cart.status == CartStatus::Active
+                {
+                    ItemStatus::Pending
+                } else {
+                    ItemStatus::Deleted
+                },
+                vendor_message: String::new(),
+                parameter_errors: Vec::new(),
+                subscription_id: String::new(),
+                vendor_subscription_id: String::new(),
+                parent_item_id: line.parent_line_id.clone(),
+                updated_at: now,
+                resubmission: 0,
+            })
+            .collect();
+        self.updated_at = now;
+        self.recompute_totals();
     }
 
     /// Whether any item goes to Autodesk (one order at a time).

@@ -15,7 +15,7 @@ use crate::context::Ctx;
 use crate::domain::cart::{Cart, CartLine, LineStatus};
 use crate::domain::order::ItemPrice;
 use crate::domain::readiness;
-use crate::placing::{self, Checkout, actor, visible_cart};
+use crate::placing::{self, Checkout, actor_in, visible_cart};
 use crate::store::check_etag;
 
 const SELLERS: [Role; 2] = [Role::ResellerAdmin, Role::ResellerUser];
@@ -96,16 +96,21 @@ impl Carts {
                 "must be a three-letter ISO-4217 code",
             ));
         };
-        let cart = Cart::new(
+        let by = actor_in(ctx, &mut conn, p).await?;
+        drop(conn);
+        let now = ctx.now();
+        let mut cart = Cart::new(
             platform::ids::new_id(),
             reseller_id,
             source.customer_id,
             currency,
-            actor(p),
-            ctx.now(),
+            by,
+            now,
         );
-        ctx.store.insert_cart(&mut conn, &cart).await?;
-        drop(conn);
+        let mut tx = ctx.store.begin().await?;
+        placing::sync_started(ctx, &mut tx, &mut cart, now).await?;
+        ctx.store.insert_cart(&mut tx, &cart).await?;
+        tx.commit().await?;
         Ok(self.render(p, &cart).await)
     }
 
@@ -172,8 +177,10 @@ impl Carts {
         change(&mut cart, now)?;
         cart.version += 1;
         cart.updated_at = now;
+        placing::sync_started(ctx, &mut tx, &mut cart, now).await?;
         ctx.store.update_cart(&mut tx, &cart).await?;
         tx.commit().await?;
+        ctx.outbox.notify();
         Ok(self.render(p, &cart).await)
     }
 

@@ -20,27 +20,31 @@ use crate::store::OrderFilter;
 
 const BUYERS: [Role; 2] = [Role::ResellerAdmin, Role::ResellerUser];
 
-fn view_statuses(view: i32, state: i32) -> Option<Vec<OrderStatus>> {
+/// The statuses of a view (`None` = every status): an unspecified view is RECENT, the page
+/// seed 004 opens on; ALL lists both views.
+fn view_statuses(view: i32, state: i32) -> Result<Option<Vec<OrderStatus>>, ServiceError> {
     use OrderStatus::*;
-    match pb::OrderView::try_from(view).unwrap_or_default() {
-        pb::OrderView::Unspecified => None,
-        pb::OrderView::Recent => Some(
+    let view = pb::OrderView::try_from(view)
+        .map_err(|_| ServiceError::invalid_field("view", "unknown order view"))?;
+    let state = pb::OrderStateFilter::try_from(state)
+        .map_err(|_| ServiceError::invalid_field("state", "unknown state filter"))?;
+    Ok(match view {
+        pb::OrderView::All => None,
+        pb::OrderView::Unspecified | pb::OrderView::Recent => Some(
             OrderStatus::ALL
                 .into_iter()
                 .filter(|s| s.is_recent())
                 .collect(),
         ),
-        pb::OrderView::Historical => Some(
-            match pb::OrderStateFilter::try_from(state).unwrap_or_default() {
-                pb::OrderStateFilter::Active => vec![InProgress, Completed, CompletedWithErrors],
-                pb::OrderStateFilter::Draft => vec![Draft],
-                pb::OrderStateFilter::All | pb::OrderStateFilter::Unspecified => OrderStatus::ALL
-                    .into_iter()
-                    .filter(|s| !s.is_recent())
-                    .collect(),
-            },
-        ),
-    }
+        pb::OrderView::Historical => Some(match state {
+            pb::OrderStateFilter::Active => vec![InProgress, Completed, CompletedWithErrors],
+            pb::OrderStateFilter::Draft => vec![Draft],
+            pb::OrderStateFilter::All | pb::OrderStateFilter::Unspecified => OrderStatus::ALL
+                .into_iter()
+                .filter(|s| !s.is_recent())
+                .collect(),
+        }),
+    })
 }
 
 impl Orders {
@@ -50,6 +54,7 @@ impl Orders {
         req: pb::ListOrdersRequest,
     ) -> Result<pb::ListOrdersResponse, ServiceError> {
         let ctx = &self.0;
+        let view = view_statuses(req.view, req.state)?;
         let reseller = p.reseller_filter(&req.reseller_id)?;
         let customer = match own_customer(p)? {
             Some(own) if !req.customer_id.is_empty() && req.customer_id != own => {
@@ -71,7 +76,7 @@ impl Orders {
                 }
             }
         }
-        let statuses = match (view_statuses(req.view, req.state), asked.is_empty()) {
+        let statuses = match (view, asked.is_empty()) {
             (None, _) => asked,
             (Some(view), true) => view,
             (Some(view), false) => {

@@ -10,7 +10,7 @@ use platform::ServiceError;
 use platform::identity::{Principal, Role};
 use sqlx::AnyConnection;
 
-use super::{actor, autodesk_rule, order_name, submit_effects};
+use super::{actor_in, autodesk_rule, order_name, submit_effects};
 use crate::context::Ctx;
 use crate::domain::Actor;
 use crate::domain::customer::Customer;
@@ -87,7 +87,7 @@ pub(crate) async fn place_change(
         .customer(&mut tx, &sub.customer_id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("customer {}", sub.customer_id)))?;
-    let by = actor(principal);
+    let by = actor_in(ctx, &mut tx, principal).await?;
     let mut order = change_order(&sub, &customer, &accepted, by.clone(), key, now);
     if !req.reason.trim().is_empty() {
         order.notes.push(Note {

@@ -28,7 +28,7 @@ pub(crate) async fn checkout(
 ) -> Result<Order, ServiceError> {
     super::notes::check_note_length("note", &req.note)?;
     let now = ctx.now();
-    let (cart, customer, reseller) = {
+    let (cart, customer, reseller, started) = {
         let mut conn = ctx.store.conn().await?;
         let cart = visible_cart(
             principal,
@@ -69,7 +69,8 @@ pub(crate) async fn checkout(
             ));
         };
         let reseller = ctx.store.reseller(&mut conn, &cart.reseller_id).await?;
-        (cart, customer, reseller)
+        let started = super::started::started_order(ctx, &mut conn, &cart).await?;
+        (cart, customer, reseller, started)
     };
     into_result(cart.line_problems().into_iter().map(|(_, p)| p).collect())?;
     let has_microsoft = cart
@@ -98,6 +99,7 @@ pub(crate) async fn checkout(
         reseller.as_ref(),
         prices,
         &req,
+        started.as_ref(),
         now,
     );
     let facts = reseller_facts(&cart.reseller_id, reseller.as_ref());
@@ -111,11 +113,23 @@ pub(crate) async fn checkout(
         drop(tx);
         return concurrent_outcome(ctx, &cart, &order.request_key, error).await;
     }
+    // The cart's STARTED order becomes this order (same id and number): replaced, never doubled.
+    if let Some(started) = &started
+        && let Err(error) = ctx
+            .store
+            .delete_started_order(&mut tx, &started.id, started.version)
+            .await
+    {
+        drop(tx);
+        return concurrent_outcome(ctx, &cart, &order.request_key, error).await;
+    }
     if order.has_autodesk() && !req.save_as_draft {
         autodesk_rule(ctx, &mut tx, &cart.reseller_id, &order.id).await?;
     }
-    let seq = ctx.store.next_order_number(&mut tx).await?;
-    order.number = Order::format_number(order_name(now).1, seq);
+    if order.number.is_empty() {
+        let seq = ctx.store.next_order_number(&mut tx).await?;
+        order.number = Order::format_number(order_name(now).1, seq);
+    }
     let to = if req.save_as_draft {
         OrderStatus::Draft
     } else {
@@ -206,12 +220,15 @@ fn build_order(
     reseller: Option<&Reseller>,
     mut prices: BTreeMap<String, ItemPrice>,
     req: &Checkout,
+    started: Option<&Order>,
     now: i64,
 ) -> Order {
-    let mut ids: BTreeMap<String, String> = BTreeMap::new();
-    for line in &cart.lines {
-        ids.insert(line.id.clone(), platform::ids::new_id());
-    }
+    // Items keep the ids their lines had in the STARTED order.
+    let ids: BTreeMap<String, String> = cart
+        .lines
+        .iter()
+        .map(|l| (l.id.clone(), l.id.clone()))
+        .collect();
     // Removed lines are kept as DELETED items (shown, never sent, not priced).
     let items = cart
         .lines
@@ -249,15 +266,14 @@ fn build_order(
     if created_by.organization_name.is_empty() {
         created_by.organization_name = reseller.map(|r| r.name.clone()).unwrap_or_default();
     }
-    let notes = if req.note.trim().is_empty() {
-        Vec::new()
-    } else {
-        vec![Note {
+    let mut notes = started.map(|o| o.notes.clone()).unwrap_or_default();
+    if !req.note.trim().is_empty() {
+        notes.push(Note {
             text: req.note.trim().to_string(),
             author: created_by.clone(),
             created_at: now,
-        }]
-    };
+        });
+    }
     let currency = if cart.currency_code.is_empty() {
         reseller
             .map(|r| r.currency().to_string())
@@ -266,16 +282,16 @@ fn build_order(
         cart.currency_code.clone()
     };
     let mut order = Order {
-        id: platform::ids::new_id(),
-        number: String::new(),
-        name: order_name(now).0,
+        id: started.map_or_else(platform::ids::new_id, |o| o.id.clone()),
+        number: started.map(|o| o.number.clone()).unwrap_or_default(),
+        name: started.map_or_else(|| order_name(now).0, |o| o.name.clone()),
         reseller_id: cart.reseller_id.clone(),
         customer_id: customer.id.clone(),
         customer_name: customer.name.clone(),
         status: OrderStatus::Started,
         items,
         created_by,
-        created_at: now,
+        created_at: started.map_or(now, |o| o.created_at),
         updated_at: now,
         submitted_at: None,
         notes,
@@ -284,7 +300,7 @@ fn build_order(
         total_cost: 0,
         total_price: 0,
         cart_id: cart.id.clone(),
-        version: 0,
+        version: started.map_or(0, |o| o.version),
         request_key: request_key(&req.request_id, &cart.id),
         submit_request_id: String::new(),
     };

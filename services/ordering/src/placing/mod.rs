@@ -6,12 +6,14 @@ mod change;
 mod checkout;
 mod notes;
 mod resubmit;
+mod started;
 mod submit;
 
 pub(crate) use change::{ChangeRequest, change_order, place_change, visible_subscription};
 pub(crate) use checkout::checkout;
 pub(crate) use notes::add_note;
 pub(crate) use resubmit::resubmit;
+pub(crate) use started::sync as sync_started;
 pub(crate) use submit::submit;
 
 use marketplace_proto::events::v1 as ev;
@@ -54,6 +56,24 @@ pub(crate) fn actor(p: &Principal) -> Actor {
         organization_name: String::new(),
         role: p.role.as_str().to_string(),
     }
+}
+
+/// The actor of a principal with its organization's name ("created by" is user and
+/// organization): the customer's for customer roles, the reseller's for reseller roles (empty
+/// for staff and unknown organizations).
+pub(crate) async fn actor_in(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    p: &Principal,
+) -> Result<Actor, ServiceError> {
+    let mut a = actor(p);
+    a.organization_name = match (&p.customer_id, &p.reseller_id) {
+        (Some(c), _) if p.role.is_customer() => ctx.store.customer(conn, c).await?.map(|c| c.name),
+        (_, Some(r)) => ctx.store.reseller(conn, r).await?.map(|r| r.name),
+        _ => None,
+    }
+    .unwrap_or_default();
+    Ok(a)
 }
 
 /// A cart the caller may see, or NOT_FOUND.

@@ -3,7 +3,7 @@
 use platform::ServiceError;
 use platform::identity::Principal;
 
-use super::{actor, visible_order};
+use super::{actor_in, visible_order};
 use crate::context::Ctx;
 use crate::domain::order::{Note, Order};
 
@@ -41,9 +41,10 @@ pub(crate) async fn add_note(
     )?;
     let base = order.version;
     let now = ctx.now();
+    let author = actor_in(ctx, &mut tx, principal).await?;
     order.notes.push(Note {
         text: text.to_string(),
-        author: actor(principal),
+        author,
         created_at: now,
     });
     order.version += 1;

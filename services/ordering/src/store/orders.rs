@@ -268,6 +268,25 @@ impl Store {
         expect_one(rows, "order")
     }
 
+    /// Removes a STARTED order whose stored version is `expected` (its cart changed, was
+    /// discarded or checked out: the caller stores what it became, under the same id); ABORTED
+    /// when someone else changed it.
+    pub(crate) async fn delete_started_order(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        expected: i64,
+    ) -> Result<(), ServiceError> {
+        let rows = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2 AND status = $3")
+            .bind(id.to_string())
+            .bind(expected)
+            .bind(OrderStatus::Started.as_str())
+            .execute(conn)
+            .await?
+            .rows_affected();
+        expect_one(rows, "order")
+    }
+
     /// Records a status change with the order as it is now (version = `o.version`).
     pub(crate) async fn append_history(
         &self,

@@ -357,7 +357,7 @@ async fn refused_checkout_writes_nothing() {
         );
         let orders = env
             .orders()
-            .list_orders(env.req(pb::ListOrdersRequest::default(), &p))
+            .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, &p))
             .await
             .unwrap()
             .into_inner();
@@ -437,7 +437,7 @@ async fn checkout_is_idempotent_under_retries() {
         assert_eq!(other.code(), Code::FailedPrecondition);
         let orders = env
             .orders()
-            .list_orders(env.req(pb::ListOrdersRequest::default(), &p))
+            .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, &p))
             .await
             .unwrap()
             .into_inner();

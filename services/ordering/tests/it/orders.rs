@@ -107,7 +107,7 @@ async fn customer_roles_never_see_markup_changes() {
         let customer_user = person(Role::CustomerUser, Some(DEMO), Some(DEMO_CUSTOMER));
         let all = env
             .orders()
-            .list_orders(env.req(pb::ListOrdersRequest::default(), &reseller))
+            .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, &reseller))
             .await
             .unwrap()
             .into_inner();
@@ -116,7 +116,7 @@ async fn customer_roles_never_see_markup_changes() {
         for who in [&customer, &customer_user] {
             let seen = env
                 .orders()
-                .list_orders(env.req(pb::ListOrdersRequest::default(), who))
+                .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, who))
                 .await
                 .unwrap()
                 .into_inner();
@@ -489,6 +489,7 @@ async fn drafts_views_notes_and_keyset_pages() {
             .list_orders(env.req(
                 pb::ListOrdersRequest {
                     page_size: 3,
+                    view: pb::OrderView::All as i32,
                     ..Default::default()
                 },
                 &p,
@@ -504,6 +505,7 @@ async fn drafts_views_notes_and_keyset_pages() {
                 pb::ListOrdersRequest {
                     page_size: 3,
                     page_token: page1.next_page_token.clone(),
+                    view: pb::OrderView::All as i32,
                     ..Default::default()
                 },
                 &p,
@@ -517,6 +519,7 @@ async fn drafts_views_notes_and_keyset_pages() {
         let tampered = pb::ListOrdersRequest {
             page_size: 3,
             page_token: format!("{}x", page1.next_page_token),
+            view: pb::OrderView::All as i32,
             ..Default::default()
         };
         assert_eq!(
