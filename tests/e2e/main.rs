@@ -6,5 +6,6 @@ mod catalog_gating;
 mod chaos;
 mod harness;
 mod order_flow;
+mod order_views;
 mod shutdown;
 mod startup_errors;

@@ -249,9 +249,7 @@ impl Order {
                     currency_code: cart.currency_code.clone(),
                     ..ItemPrice::default()
                 },
-                status: if line.status == LineStatus::Active
-                    && cart.status == CartStatus::Active
-                {
+                status: if line.status == LineStatus::Active && cart.status == CartStatus::Active {
                     ItemStatus::Pending
                 } else {
                     ItemStatus::Deleted

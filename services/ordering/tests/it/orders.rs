@@ -107,7 +107,13 @@ async fn customer_roles_never_see_markup_changes() {
         let customer_user = person(Role::CustomerUser, Some(DEMO), Some(DEMO_CUSTOMER));
         let all = env
             .orders()
-            .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, &reseller))
+            .list_orders(env.req(
+                pb::ListOrdersRequest {
+                    view: pb::OrderView::All as i32,
+                    ..Default::default()
+                },
+                &reseller,
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -116,7 +122,13 @@ async fn customer_roles_never_see_markup_changes() {
         for who in [&customer, &customer_user] {
             let seen = env
                 .orders()
-                .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, who))
+                .list_orders(env.req(
+                    pb::ListOrdersRequest {
+                        view: pb::OrderView::All as i32,
+                        ..Default::default()
+                    },
+                    who,
+                ))
                 .await
                 .unwrap()
                 .into_inner();

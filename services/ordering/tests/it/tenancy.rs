@@ -131,7 +131,13 @@ async fn other_tenants_get_not_found() {
             assert_eq!(c.code(), Code::NotFound);
             let l = env
                 .orders()
-                .list_orders(env.req(pb::ListOrdersRequest { view: pb::OrderView::All as i32, ..Default::default() }, who))
+                .list_orders(env.req(
+                    pb::ListOrdersRequest {
+                        view: pb::OrderView::All as i32,
+                        ..Default::default()
+                    },
+                    who,
+                ))
                 .await
                 .unwrap()
                 .into_inner();
