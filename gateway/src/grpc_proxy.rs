@@ -107,7 +107,10 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
         .method(&path)
         .filter(|m| !m.server_streaming)
         .map(|m| gw.http.timeout_for(&m.name))
-        .map(|route| client_deadline(&parts.headers).map_or(route, |client| client.min(route)));
+        .map(|route| {
+            platform::grpc_server::grpc_timeout(&parts.headers)
+                .map_or(route, |client| client.min(route))
+        });
     if let Some(deadline) = deadline
         && let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis() + 100))
     {
@@ -135,40 +138,3 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
 }
 
 const GRPC_TIMEOUT: &str = "grpc-timeout";
-
-/// The client's `grpc-timeout` (`<digits><H|M|S|m|u|n>`), if valid.
-fn client_deadline(headers: &http::HeaderMap) -> Option<Duration> {
-    let value = headers.get(GRPC_TIMEOUT)?.to_str().ok()?;
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount.saturating_mul(3600)),
-        "M" => Duration::from_secs(amount.saturating_mul(60)),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_grpc_timeouts() {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("250m"));
-        assert_eq!(client_deadline(&headers), Some(Duration::from_millis(250)));
-        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("2S"));
-        assert_eq!(client_deadline(&headers), Some(Duration::from_secs(2)));
-        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("x"));
-        assert_eq!(client_deadline(&headers), None);
-        headers.insert(GRPC_TIMEOUT, HeaderValue::from_static("12Q"));
-        assert_eq!(client_deadline(&headers), None);
-    }
-}

@@ -209,3 +209,50 @@ impl GrpcServer {
         Ok(())
     }
 }
+
+/// The caller's `grpc-timeout` (`<1-8 digits><H|M|S|m|u|n>`) from request headers, if valid.
+/// tonic applies it to a call's response headers only; server streams use this to end with
+/// DEADLINE_EXCEEDED once it has passed.
+pub fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn parses_grpc_timeouts() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(grpc_timeout(&headers), None);
+        for (value, expected) in [
+            ("250m", Some(Duration::from_millis(250))),
+            ("2S", Some(Duration::from_secs(2))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("x", None),
+            ("12Q", None),
+            ("+5S", None),
+            ("123456789S", None),
+        ] {
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            assert_eq!(grpc_timeout(&headers), expected, "{value}");
+        }
+    }
+}

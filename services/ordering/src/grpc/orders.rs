@@ -131,45 +131,83 @@ fn update(order: &Order, change: &str, customer_view: bool) -> pb::WatchOrderRes
     }
 }
 
-/// Streams every recorded change of the order after `version`, in order; ends when the client
-/// goes away or the service shuts down.
+/// What one WatchOrder stream follows.
+struct Watch {
+    order_id: String,
+    /// Version of the last update sent (or resumed after).
+    version: i64,
+    customer_view: bool,
+    /// Whether the order was settled at `version`.
+    settled: bool,
+    follow_after_settled: bool,
+    /// The caller's `grpc-timeout`, as an instant.
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// Streams every recorded change of the order after `watch.version`, oldest first, then each
+/// change live. Ends with OK once an update shows the order settled (unless the caller follows
+/// on), with DEADLINE_EXCEEDED at the caller's deadline, and silently when the client goes away
+/// or the service shuts down.
 async fn follow(
     ctx: std::sync::Arc<Ctx>,
-    order_id: String,
-    mut version: i64,
-    customer_view: bool,
+    mut watch: Watch,
     mut wake: broadcast::Receiver<String>,
     out: mpsc::Sender<Result<pb::WatchOrderResponse, tonic::Status>>,
 ) {
-    loop {
-        tokio::select! {
-            _ = ctx.streams.cancelled() => break,
-            _ = out.closed() => break,
-            _ = tokio::time::sleep(ctx.watch_poll) => {}
-            woke = wake.recv() => match woke {
-                Ok(id) if id != order_id => continue,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
+    let at = watch.deadline;
+    let deadline = async move {
+        match at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
         }
+    };
+    tokio::pin!(deadline);
+    loop {
         let entries = match ctx.store.conn().await {
-            Ok(mut conn) => ctx.store.history_after(&mut conn, &order_id, version).await,
+            Ok(mut conn) => {
+                ctx.store
+                    .history_after(&mut conn, &watch.order_id, watch.version)
+                    .await
+            }
             Err(e) => Err(e),
         };
         match entries {
             Ok(entries) => {
                 for entry in entries {
-                    version = entry.version;
-                    if out
-                        .send(Ok(update(&entry.order, &entry.change, customer_view)))
-                        .await
-                        .is_err()
-                    {
+                    watch.version = entry.version;
+                    watch.settled = entry.order.is_settled();
+                    let update = update(&entry.order, &entry.change, watch.customer_view);
+                    if out.send(Ok(update)).await.is_err() {
                         return;
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, order_id, "watch re-read failed; retrying"),
+            Err(error) => {
+                tracing::warn!(%error, order_id = watch.order_id, "watch re-read failed; retrying");
+            }
+        }
+        if watch.settled && !watch.follow_after_settled {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = ctx.streams.cancelled() => return,
+                _ = out.closed() => return,
+                _ = &mut deadline => {
+                    let _ = out
+                        .send(Err(tonic::Status::deadline_exceeded(
+                            "the watch reached the call's deadline (grpc-timeout)",
+                        )))
+                        .await;
+                    return;
+                }
+                _ = tokio::time::sleep(ctx.watch_poll) => break,
+                woke = wake.recv() => match woke {
+                    Ok(id) if id != watch.order_id => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
         }
     }
 }
@@ -200,23 +238,50 @@ impl OrderService for Orders {
         request: tonic::Request<pb::WatchOrderRequest>,
     ) -> Reply<Self::WatchOrderStream> {
         let p = principal(&self.0, &request)?;
+        let deadline = platform::grpc_server::grpc_timeout(request.metadata().as_ref())
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        let req = request.into_inner();
+        if req.after_version < 0 {
+            return Err(
+                ServiceError::invalid_field("after_version", "must not be negative").into(),
+            );
+        }
         // Listen before reading, so that no change between the read and the wait is missed.
         let wake = self.0.watch.subscribe();
-        let order = self.get(&p, &request.get_ref().order_id).await?;
+        let order = self.get(&p, &req.order_id).await?;
+        if req.after_version > order.version {
+            return Err(ServiceError::invalid_field(
+                "after_version",
+                format!(
+                    "is ahead of the order's version {} (resume after a version this stream sent)",
+                    order.version
+                ),
+            )
+            .into());
+        }
         let customer_view = p.role.is_customer();
         let (tx, rx) = mpsc::channel(64);
-        let first = update(&order, "initial", customer_view);
-        if tx.send(Ok(first)).await.is_err() {
-            return Err(tonic::Status::cancelled("watcher went away"));
-        }
-        tokio::spawn(follow(
-            self.0.clone(),
-            order.id.clone(),
-            order.version,
+        let mut watch = Watch {
+            order_id: order.id.clone(),
+            version: req.after_version,
             customer_view,
-            wake,
-            tx,
-        ));
+            settled: false,
+            follow_after_settled: req.follow_after_settled,
+            deadline,
+        };
+        if req.after_version == 0 || req.after_version == order.version {
+            // A fresh watch starts with the current state; a resume at the current version has
+            // nothing to catch up on.
+            if req.after_version == 0 {
+                let first = update(&order, "initial", customer_view);
+                if tx.send(Ok(first)).await.is_err() {
+                    return Err(tonic::Status::cancelled("watcher went away"));
+                }
+            }
+            watch.version = order.version;
+            watch.settled = order.is_settled();
+        }
+        tokio::spawn(follow(self.0.clone(), watch, wake, tx));
         Ok(tonic::Response::new(
             Box::pin(ReceiverStream::new(rx)) as WatchStream
         ))

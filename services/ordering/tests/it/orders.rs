@@ -168,6 +168,8 @@ async fn watch_order_delivers_each_transition_in_order() {
             .watch_order(env.req(
                 pb::WatchOrderRequest {
                     order_id: order.id.clone(),
+                    // INQUIRING is settled: keep following through the resubmission.
+                    follow_after_settled: true,
                     ..Default::default()
                 },
                 &p,
@@ -265,6 +267,191 @@ async fn watch_order_delivers_each_transition_in_order() {
             contacts
                 .iter()
                 .any(|c| c.role == "contract_manager" && c.email == "cm@contoso.example")
+        );
+        env.stop().await;
+    }
+}
+
+/// Every update of a watch until the server ends it (OK).
+async fn drain(
+    env: &Env,
+    p: &platform::identity::Principal,
+    request: pb::WatchOrderRequest,
+) -> Vec<pb::WatchOrderResponse> {
+    let mut stream = env
+        .orders()
+        .watch_order(env.req(request, p))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut updates = Vec::new();
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(20), stream.message())
+        .await
+        .expect("the watch ends by itself")
+        .unwrap()
+    {
+        updates.push(update);
+    }
+    updates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_order_resumes_after_a_version_and_ends_once_settled() {
+    for backend in backends().await {
+        let env = Env::start(backend).await;
+        let p = admin();
+        let cart = env.cart_with(&p, DEMO_CUSTOMER, AUTOCAD, 1).await;
+        let order = env.buy(&p, &cart.id, "resume").await.unwrap();
+        let bought: i64 = order.etag.parse().unwrap();
+        env.provision(progressed(&order, 0)).await;
+        env.provision(succeeded(&order, 0)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let done = loop {
+            let now = env.order(&p, &order.id).await.unwrap();
+            if now.status == pb::OrderStatus::Completed as i32 {
+                break now;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "order completes");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let current: i64 = done.etag.parse().unwrap();
+
+        // Resuming after the checkout version replays every later transition once, oldest
+        // first, and the stream ends with OK at the settled one.
+        let resumed = drain(
+            &env,
+            &p,
+            pb::WatchOrderRequest {
+                order_id: order.id.clone(),
+                after_version: bought,
+                ..Default::default()
+            },
+        )
+        .await;
+        let versions: Vec<i64> = resumed.iter().map(|u| u.version).collect();
+        let expected: Vec<i64> = (bought + 1..=current).collect();
+        assert_eq!(versions, expected, "[{backend:?}] {resumed:?}");
+        let changes: Vec<&str> = resumed.iter().map(|u| u.change.as_str()).collect();
+        assert_eq!(
+            changes,
+            [
+                "items[0].status",
+                "order.status",
+                "items[0].status",
+                "order.status"
+            ],
+            "[{backend:?}]"
+        );
+        assert!(resumed.iter().rev().skip(1).all(|u| !u.settled));
+        assert!(resumed.last().unwrap().settled);
+
+        // A fresh watch of a settled order sends its state and ends; a resume at the current
+        // version has nothing to send and ends too.
+        let fresh = drain(
+            &env,
+            &p,
+            pb::WatchOrderRequest {
+                order_id: order.id.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(fresh.len(), 1, "[{backend:?}] {fresh:?}");
+        assert_eq!(fresh[0].change, "initial");
+        assert_eq!(fresh[0].version, current);
+        let caught_up = drain(
+            &env,
+            &p,
+            pb::WatchOrderRequest {
+                order_id: order.id.clone(),
+                after_version: current,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(caught_up.is_empty(), "[{backend:?}] {caught_up:?}");
+
+        // Asking to follow keeps the stream open after the settled update.
+        let mut following = env
+            .orders()
+            .watch_order(env.req(
+                pb::WatchOrderRequest {
+                    order_id: order.id.clone(),
+                    after_version: current - 1,
+                    follow_after_settled: true,
+                },
+                &p,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let last = following.message().await.unwrap().unwrap();
+        assert!(last.settled);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), following.message())
+                .await
+                .is_err(),
+            "the stream stays open"
+        );
+
+        // Versions the order never had are refused, naming the field.
+        for bad in [-1, current + 1] {
+            let error = env
+                .orders()
+                .watch_order(env.req(
+                    pb::WatchOrderRequest {
+                        order_id: order.id.clone(),
+                        after_version: bad,
+                        ..Default::default()
+                    },
+                    &p,
+                ))
+                .await
+                .err()
+                .expect("refused");
+            assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
+            assert!(
+                error.message().contains("after_version")
+                    || format!("{error:?}").contains("after_version")
+            );
+        }
+        env.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_order_ends_at_the_callers_deadline() {
+    for backend in backends().await {
+        let env = Env::start(backend).await;
+        let p = admin();
+        let cart = env.cart_with(&p, DEMO_CUSTOMER, AUTOCAD, 1).await;
+        let order = env.buy(&p, &cart.id, "deadline").await.unwrap();
+        let mut request = env.req(
+            pb::WatchOrderRequest {
+                order_id: order.id.clone(),
+                ..Default::default()
+            },
+            &p,
+        );
+        // Sent as plain metadata: this client does not enforce it, the server must.
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "300m".parse().unwrap());
+        let mut stream = env
+            .orders()
+            .watch_order(request)
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(stream.message().await.unwrap().unwrap().change, "initial");
+        let end = tokio::time::timeout(Duration::from_secs(20), stream.message())
+            .await
+            .expect("the stream ends");
+        let status = end.err().expect("an error status");
+        assert_eq!(
+            status.code(),
+            Code::DeadlineExceeded,
+            "[{backend:?}] {status:?}"
         );
         env.stop().await;
     }
