@@ -1,12 +1,13 @@
 //! Authentication of a REST request or gRPC call from its headers (gRPC metadata are headers):
-//! `Authorization: Bearer <JWT>` for people, `X-Api-Key: <key>` for partner systems.
-//! Credentials are never logged.
+//! `Authorization: Bearer <JWT>` for people; for partner systems an API key, presented either as
+//! `X-Api-Key: mk_…` or as `Authorization: Bearer mk_…` (a bearer credential with the API-key
+//! prefix is a key, never a JWT). Credentials are never logged.
 
 use http::HeaderMap;
 use platform::error::{ServiceError, ServiceResult};
 use platform::identity::Principal;
 
-use crate::api_keys::ApiKeys;
+use crate::api_keys::{ApiKeys, KEY_PREFIX};
 use crate::jwt::JwtVerifier;
 
 /// Header carrying an API key.
@@ -39,7 +40,11 @@ impl Authenticator {
                     "only Bearer tokens are accepted",
                 ));
             }
-            return self.jwt.verify(token.trim());
+            let token = token.trim();
+            if token.starts_with(KEY_PREFIX) {
+                return self.api_keys.authenticate(token).await;
+            }
+            return self.jwt.verify(token);
         }
         if let Some(value) = headers.get(API_KEY_HEADER) {
             let key = value
@@ -48,7 +53,7 @@ impl Authenticator {
             return self.api_keys.authenticate(key.trim()).await;
         }
         Err(ServiceError::unauthenticated(
-            "missing credentials: send Authorization: Bearer <token> or X-Api-Key",
+            "missing credentials: send Authorization: Bearer <token or API key> or X-Api-Key",
         ))
     }
 }

@@ -346,6 +346,29 @@ impl Api {
         );
     }
 
+    /// The repeated fields every JSON rendering of `message` carries, empty as `[]` (proto3 JSON
+    /// "emit defaults" for the lists of response messages, named `…Response`): REST answers fill
+    /// them in and the OpenAPI document marks them required.
+    pub(crate) fn always_present_lists(&self, message: &str) -> Vec<&FieldInfo> {
+        if !message.ends_with("Response") {
+            return Vec::new();
+        }
+        self.message(message)
+            .map(|m| {
+                m.fields
+                    .iter()
+                    .filter(|f| f.repeated && !self.is_map(f))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `field` is a map (a repeated map-entry message).
+    pub(crate) fn is_map(&self, field: &FieldInfo) -> bool {
+        field.kind == FieldKind::Message
+            && self.message(&field.type_name).is_some_and(|m| m.map_entry)
+    }
+
     /// A message by full name.
     pub(crate) fn message(&self, name: &str) -> Option<&MessageInfo> {
         self.messages.get(name)

@@ -101,7 +101,8 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
         Status::resource_exhausted(format!("request message larger than {limit} bytes"))
     })?;
-    // Unary calls get the route's deadline (or the client's, when shorter); streams run on.
+    // Unary calls get the route's deadline (or the client's, when shorter); streams run until the
+    // client's deadline, if it sent one.
     let deadline = gw
         .api
         .method(&path)
@@ -111,6 +112,11 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
             platform::grpc_server::grpc_timeout(&parts.headers)
                 .map_or(route, |client| client.min(route))
         });
+    let stream_deadline = gw
+        .api
+        .method(&path)
+        .filter(|m| m.server_streaming)
+        .and_then(|_| platform::grpc_server::grpc_timeout(&parts.headers));
     if let Some(deadline) = deadline
         && let Ok(value) = HeaderValue::from_str(&format!("{}m", deadline.as_millis() + 100))
     {
@@ -134,7 +140,44 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
         tracing::warn!(%error, route = %path, "upstream unavailable");
         Status::unavailable("service unavailable")
     })?;
-    Ok(response.map(axum::body::Body::new))
+    let response = response.map(axum::body::Body::new);
+    // A server stream ends with DEADLINE_EXCEEDED at the client's `grpc-timeout`, whether or not
+    // the service behind (or the client) enforces it.
+    match stream_deadline {
+        Some(deadline) => Ok(response.map(|body| until_deadline(body, deadline, path))),
+        None => Ok(response),
+    }
+}
+
+/// `body` cut off at `deadline`, ending with DEADLINE_EXCEEDED trailers (dropping the rest
+/// cancels the upstream call).
+fn until_deadline(body: axum::body::Body, deadline: Duration, path: String) -> axum::body::Body {
+    use futures::StreamExt;
+    use http_body::Frame;
+    let expiry = Box::pin(tokio::time::sleep(deadline));
+    let frames = http_body_util::BodyStream::new(body);
+    let stream = futures::stream::unfold(Some((frames, expiry)), move |state| {
+        let path = path.clone();
+        async move {
+            let (mut frames, mut expiry) = state?;
+            tokio::select! {
+                biased;
+                frame = frames.next() => frame.map(|frame| (frame, Some((frames, expiry)))),
+                _ = &mut expiry => {
+                    let status = Status::deadline_exceeded(format!(
+                        "{path} reached the call's deadline ({} ms)",
+                        deadline.as_millis()
+                    ));
+                    let mut trailers = http::HeaderMap::new();
+                    if let Err(error) = status.add_header(&mut trailers) {
+                        tracing::warn!(%error, "deadline trailers");
+                    }
+                    Some((Ok(Frame::trailers(trailers)), None))
+                }
+            }
+        }
+    });
+    axum::body::Body::new(http_body_util::StreamBody::new(stream))
 }
 
 const GRPC_TIMEOUT: &str = "grpc-timeout";

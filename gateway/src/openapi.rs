@@ -139,6 +139,14 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
         }
         let mut schema =
             json!({"type": "object", "properties": properties, "additionalProperties": false});
+        let required: Vec<Value> = api
+            .always_present_lists(&name)
+            .into_iter()
+            .map(|f| Value::String(f.json_name.clone()))
+            .collect();
+        if !required.is_empty() {
+            schema["required"] = Value::Array(required);
+        }
         if !message.comment.is_empty() {
             schema["description"] = Value::String(message.comment.clone());
         }
@@ -167,15 +175,17 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
         "info": {
             "title": "Marketplace API",
             "version": "v1",
-            "description": "REST/JSON API of the cloud-software marketplace. Canonical proto3 JSON (lowerCamelCase, int64 as strings, RFC 3339 timestamps); errors are RFC 9457 problems; every POST accepts an Idempotency-Key."
+            "description": "REST/JSON API of the cloud-software marketplace. Canonical proto3 JSON (lowerCamelCase, int64 as strings, RFC 3339 timestamps in UTC with `Z`); the lists of every `…Response` are always present (an empty list is `[]`); errors are RFC 9457 problems; every POST accepts an Idempotency-Key. Authenticate with `Authorization: Bearer <JWT>` or with an API key (`mk_…`), sent as `X-Api-Key: mk_…` or as `Authorization: Bearer mk_…`."
         },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key (mk_…)",
+                               "description": "A JWT, or an API key: a bearer credential starting with `mk_` is verified as an API key."},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key",
+                           "description": "An API key (`mk_…`); the same key is also accepted as `Authorization: Bearer mk_…`."}
             }
         }
     });
@@ -188,7 +198,10 @@ fn reference(name: &str) -> Value {
 
 fn wkt(name: &str) -> Option<Value> {
     Some(match name {
-        "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        "google.protobuf.Timestamp" => {
+            json!({"type": "string", "format": "date-time", "pattern": "Z$",
+            "description": "RFC 3339 in UTC with `Z`, e.g. `2026-12-06T21:00:00Z` (fractional seconds when not whole)."})
+        }
         "google.protobuf.Duration" => {
             json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"})
         }

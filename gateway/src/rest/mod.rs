@@ -12,6 +12,7 @@ pub(crate) mod io;
 pub(crate) mod notifications;
 pub(crate) mod orders;
 pub(crate) mod provisioning;
+mod render;
 pub(crate) mod routes;
 pub(crate) mod sse;
 pub(crate) mod subscriptions;
@@ -22,6 +23,7 @@ use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use http::{Method, StatusCode};
 use platform::error::{ErrorCode, ServiceError};
 use platform::identity::Principal;
@@ -269,6 +271,15 @@ async fn handle(
                 gw.idempotency.release(claim).await;
             }
             let stream = invoke(call).await.map_err(Problem::from)?;
+            let (api, output) = (gw.clone(), method_info.output.clone());
+            let stream = stream
+                .map(move |item| {
+                    item.map(|mut value| {
+                        render::response(&api.api, &output, &mut value);
+                        value
+                    })
+                })
+                .boxed();
             Ok(sse::sse(gw, stream))
         }
         Invoker::Unary(invoke) => {
@@ -285,7 +296,8 @@ async fn handle(
             };
             let mut response_token = String::new();
             let (status, body, etag, stored) = match result {
-                Ok(value) => {
+                Ok(mut value) => {
+                    render::response(&gw.api, &method_info.output, &mut value);
                     response_token = value
                         .get("nextPageToken")
                         .and_then(|t| t.as_str())

@@ -531,6 +531,37 @@ async fn api_keys_are_shown_once_scoped_revocable_and_track_use() {
             .await,
             tonic::Code::Ok
         );
+        // The same key presented as a bearer credential (recognised by its `mk_` prefix).
+        let plan: Value = h
+            .http
+            .get(h.url("/v1/plans/p1"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(plan["name"], format!("apikey:{id}"), "{plan}");
+        assert_eq!(
+            raw_call(
+                channel.clone(),
+                "/marketplace.catalog.v1.CatalogService/GetPlan",
+                &[("authorization", format!("Bearer {secret}"))]
+            )
+            .await,
+            tonic::Code::Ok
+        );
+        problem(
+            h.http
+                .get(h.url("/v1/plans/p1"))
+                .bearer_auth("mk_not-a-key")
+                .send()
+                .await
+                .unwrap(),
+            401,
+        )
+        .await;
         // ...and is refused what its role may not do.
         problem(
             h.http
