@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use marketplace_proto::webhooks::WEBHOOK_EVENT_TYPES;
+
 use crate::descriptor::{Api, FieldInfo, FieldKind};
 use crate::rest::Route;
 
@@ -116,6 +118,8 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
                                  "default": {"description": "Error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}}}),
         );
     }
+    // Webhook payloads are described from the event messages their `data` carries.
+    referenced.extend(WEBHOOK_EVENT_TYPES.iter().map(|t| t.payload.to_string()));
     let mut schemas = Map::new();
     let mut pending: Vec<String> = referenced.into_iter().collect();
     let mut done = BTreeSet::new();
@@ -170,6 +174,7 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
             }
         }),
     );
+    let webhooks = webhooks(&mut schemas);
     let document = json!({
         "openapi": "3.1.0",
         "info": {
@@ -179,6 +184,7 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
         },
         "servers": [{"url": "/"}],
         "paths": paths,
+        "webhooks": webhooks,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -190,6 +196,82 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
         }
     });
     with_enums(api, document)
+}
+
+/// The `webhooks` section: one entry per public event type (the vocabulary of
+/// [`marketplace_proto::webhooks`]), each a signed POST whose `data` holds the event's ids and
+/// the fields of its event message. Endpoint filters (`WebhookEndpoint.eventTypes`) are limited
+/// to the same names.
+fn webhooks(schemas: &mut Map<String, Value>) -> Value {
+    let names: Vec<Value> = WEBHOOK_EVENT_TYPES
+        .iter()
+        .map(|t| Value::String(t.name.to_string()))
+        .collect();
+    if let Some(items) = schemas
+        .get_mut("marketplace.notification.v1.WebhookEndpoint")
+        .and_then(|s| s.pointer_mut("/properties/eventTypes/items"))
+    {
+        items["enum"] = Value::Array(names);
+    }
+    let ids = [
+        ("eventId", "Event id (also the `webhook-id` header)."),
+        ("resellerId", "Reseller the event belongs to."),
+        (
+            "customerId",
+            "Customer the event concerns (empty when none).",
+        ),
+    ];
+    let headers = json!([
+        {"name": "webhook-id", "in": "header", "required": true, "description": "Event id, stable across retries and replays.", "schema": {"type": "string"}},
+        {"name": "webhook-timestamp", "in": "header", "required": true, "description": "Unix seconds of this attempt.", "schema": {"type": "string"}},
+        {"name": "webhook-signature", "in": "header", "required": true, "description": "Standard Webhooks signature(s) `v1,<base64 HMAC-SHA256>` of `<id>.<timestamp>.<body>`, space separated during a secret rotation.", "schema": {"type": "string"}}
+    ]);
+    let mut out = Map::new();
+    let test = marketplace_proto::webhooks::TEST_EVENT_TYPE;
+    let listed = WEBHOOK_EVENT_TYPES
+        .iter()
+        .map(|t| (t.name, t.payload, t.summary))
+        .chain([(test, "", "A test event sent by SendTestWebhook.")]);
+    for (name, payload, summary) in listed {
+        let data = if payload.is_empty() {
+            json!({"type": "object", "properties": {"test": {"type": "boolean"}, "endpointId": {"type": "string"}}})
+        } else {
+            let mut properties = schemas
+                .get(payload)
+                .and_then(|s| s.get("properties"))
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            for (id, description) in ids {
+                properties.insert(
+                    id.into(),
+                    json!({"type": "string", "description": description}),
+                );
+            }
+            json!({"type": "object", "required": ["eventId", "resellerId", "customerId"], "properties": properties,
+                   "description": format!("The event's ids and the fields of {payload} (proto3 JSON).")})
+        };
+        out.insert(
+            name.to_string(),
+            json!({"post": {
+                "operationId": format!("webhook_{}", name.replace('.', "_")),
+                "tags": ["Webhooks"],
+                "summary": summary,
+                "parameters": headers,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "required": ["type", "timestamp", "data"],
+                    "properties": {
+                        "type": {"type": "string", "const": name},
+                        "timestamp": wkt("google.protobuf.Timestamp"),
+                        "data": data
+                    }
+                }}}},
+                "responses": {"2XX": {"description": "Acknowledged; anything else is retried with backoff."}}
+            }}),
+        );
+    }
+    Value::Object(out)
 }
 
 fn reference(name: &str) -> Value {
@@ -290,4 +372,92 @@ fn with_enums(api: &Api, mut document: Value) -> Value {
     }
     walk(api, &mut document);
     document
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> Api {
+        Api::decode(marketplace_proto::FILE_DESCRIPTOR_SET).expect("descriptor decodes")
+    }
+
+    #[test]
+    fn every_webhook_type_is_described_with_its_payload_fields() {
+        let api = api();
+        let document = document(&api, &[]);
+        let webhooks = document["webhooks"].as_object().expect("webhooks");
+        assert_eq!(webhooks.len(), WEBHOOK_EVENT_TYPES.len() + 1);
+        for t in WEBHOOK_EVENT_TYPES {
+            let body =
+                &webhooks[t.name]["post"]["requestBody"]["content"]["application/json"]["schema"];
+            assert_eq!(body["properties"]["type"]["const"], t.name);
+            let data = body["properties"]["data"]["properties"]
+                .as_object()
+                .expect("data properties");
+            let message = api.message(t.payload).expect("payload message");
+            for field in &message.fields {
+                assert!(
+                    data.contains_key(&field.json_name),
+                    "{}: {}",
+                    t.name,
+                    field.json_name
+                );
+            }
+            assert!(data.contains_key("eventId"));
+        }
+    }
+
+    /// docs/webhooks.md documents every type and every field of its `data`.
+    #[test]
+    fn the_webhook_guide_documents_every_type_and_field() {
+        let api = api();
+        let guide =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md"))
+                .expect("docs/webhooks.md");
+        for t in WEBHOOK_EVENT_TYPES {
+            let row = guide
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", t.name)))
+                .unwrap_or_else(|| panic!("docs/webhooks.md has a row for {}", t.name));
+            let same_as = row
+                .split("as `")
+                .nth(1)
+                .and_then(|rest| rest.split('`').next())
+                .and_then(|other| {
+                    guide
+                        .lines()
+                        .find(|l| l.starts_with(&format!("| `{other}` |")))
+                });
+            let documented = same_as.unwrap_or(row);
+            for field in &api.message(t.payload).expect("payload").fields {
+                assert!(
+                    documented.contains(&format!("`{}`", field.json_name)),
+                    "docs/webhooks.md: {} lacks `{}`",
+                    t.name,
+                    field.json_name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn security_schemes_accept_api_keys_both_ways() {
+        let document = document(&api(), &[]);
+        let schemes = &document["components"]["securitySchemes"];
+        assert!(
+            schemes["bearerAuth"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("mk_")
+        );
+        assert_eq!(schemes["apiKey"]["name"], "X-Api-Key");
+        let filter = &document["components"]["schemas"]["marketplace.notification.v1.WebhookEndpoint"]
+            ["properties"]["eventTypes"]["items"]["enum"];
+        assert!(
+            filter
+                .as_array()
+                .is_none_or(|names| names.len() == WEBHOOK_EVENT_TYPES.len())
+        );
+    }
 }

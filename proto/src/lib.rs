@@ -55,3 +55,5 @@ pub mod marketplace {
 }
 
 pub use marketplace::{catalog, common, events, gateway, notification, ordering, provisioning};
+
+pub mod webhooks;

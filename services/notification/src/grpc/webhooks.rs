@@ -89,12 +89,14 @@ impl WebhookApi {
                 );
             }
             for (i, t) in endpoint.event_types.iter().enumerate() {
-                if !webhook_events::EVENT_TYPES.contains(&t.as_str()) {
+                if marketplace_proto::webhooks::webhook_event_type(t).is_none() {
                     v.add(
                         format!("endpoint.event_types[{i}]"),
                         format!(
                             "unknown event type {t:?}; known: {}",
-                            webhook_events::EVENT_TYPES.join(", ")
+                            webhook_events::WEBHOOK_EVENT_TYPES
+                                .map(|t| t.name)
+                                .join(", ")
                         ),
                     );
                 }
