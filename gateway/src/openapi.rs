@@ -203,15 +203,18 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
 /// the fields of its event message. Endpoint filters (`WebhookEndpoint.eventTypes`) are limited
 /// to the same names.
 fn webhooks(schemas: &mut Map<String, Value>) -> Value {
-    let names: Vec<Value> = WEBHOOK_EVENT_TYPES
+    let names: Vec<String> = WEBHOOK_EVENT_TYPES
         .iter()
-        .map(|t| Value::String(t.name.to_string()))
+        .map(|t| format!("`{}`", t.name))
         .collect();
-    if let Some(items) = schemas
+    if let Some(filter) = schemas
         .get_mut("marketplace.notification.v1.WebhookEndpoint")
-        .and_then(|s| s.pointer_mut("/properties/eventTypes/items"))
+        .and_then(|s| s.pointer_mut("/properties/eventTypes"))
     {
-        items["enum"] = Value::Array(names);
+        filter["description"] = Value::String(format!(
+            "Event types to send (empty = all); the names of the `webhooks` section: {}.",
+            names.join(", ")
+        ));
     }
     let ids = [
         ("eventId", "Event id (also the `webhook-id` header)."),
