@@ -7,5 +7,7 @@ mod chaos;
 mod harness;
 mod order_flow;
 mod order_views;
+mod partner_api;
 mod shutdown;
 mod startup_errors;
+mod streams;

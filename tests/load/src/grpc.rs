@@ -202,7 +202,7 @@ impl Grpc {
         let mut stream = OrderServiceClient::new(self.channel.clone())
             .watch_order(self.request(ordering::WatchOrderRequest {
                 order_id: order_id.to_string(),
-                after_version: 0,
+                ..Default::default()
             }))
             .await
             .map_err(status_error)?
