@@ -100,18 +100,30 @@ async fn webhooks_one_vocabulary(m: &Marketplace, mode: Mode) {
         .keys()
         .cloned()
         .collect();
-    for name in ["order.status_changed", "order.completed", "order_item.status_changed"] {
-        assert!(documented.iter().any(|d| d == name), "{mode:?}: {name} documented");
+    for name in [
+        "order.status_changed",
+        "order.completed",
+        "order_item.status_changed",
+    ] {
+        assert!(
+            documented.iter().any(|d| d == name),
+            "{mode:?}: {name} documented"
+        );
     }
     let (status, problem) = m
         .call(
             reqwest::Method::POST,
             "/v1/webhookEndpoints",
             &m.token,
-            Some(json!({"url": "http://127.0.0.1:9/hooks", "eventTypes": ["order_status_changed"]})),
+            Some(
+                json!({"url": "http://127.0.0.1:9/hooks", "eventTypes": ["order_status_changed"]}),
+            ),
         )
         .await;
-    assert_eq!(status, 400, "{mode:?}: the bus name is not a public type: {problem}");
+    assert_eq!(
+        status, 400,
+        "{mode:?}: the bus name is not a public type: {problem}"
+    );
     assert_eq!(
         problem["errors"][0]["field"], "endpoint.event_types[0]",
         "{mode:?}: {problem}"
@@ -154,7 +166,10 @@ async fn webhooks_one_vocabulary(m: &Marketplace, mode: Mode) {
             "{mode:?}: only filtered types arrive: {body}"
         );
         let data = body["data"].as_object().expect("data object");
-        assert_eq!(data["eventId"].as_str(), Some(header("webhook-id").as_str()));
+        assert_eq!(
+            data["eventId"].as_str(),
+            Some(header("webhook-id").as_str())
+        );
         assert_eq!(data["resellerId"], "reseller-demo", "{body}");
         if data["orderId"] != Value::String(order_id.clone()) {
             continue;
@@ -221,9 +236,7 @@ async fn api_keys_both_ways(m: &Marketplace, mode: Mode) {
         ),
         (
             "Authorization: Bearer",
-            m.http
-                .get(format!("{}{path}", m.base))
-                .bearer_auth(&secret),
+            m.http.get(format!("{}{path}", m.base)).bearer_auth(&secret),
         ),
     ] {
         let response = request.send().await.expect("request");
@@ -301,9 +314,7 @@ async fn lists_and_timestamps(m: &Marketplace, mode: Mode) {
         )
         .await;
     let customer_id = customer["id"].as_str().expect("id").to_string();
-    let orders = m
-        .get(&format!("/v1/orders?customerId={customer_id}"))
-        .await;
+    let orders = m.get(&format!("/v1/orders?customerId={customer_id}")).await;
     assert_eq!(orders["orders"], json!([]), "{mode:?}: {orders}");
     let subscriptions = m
         .get(&format!("/v1/subscriptions?customerId={customer_id}"))

@@ -49,7 +49,10 @@ impl SseReader {
             response.status()
         );
         Self {
-            stream: response.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+            stream: response
+                .bytes_stream()
+                .map(|c| c.map(|b| b.to_vec()))
+                .boxed(),
             buffer: String::new(),
         }
     }
@@ -351,11 +354,7 @@ async fn resume_after_drop(m: &Marketplace, mode: Mode) {
             expected,
             "{mode:?} {name}: the resumed watch (after {last}) sends every missed transition exactly once, in order"
         );
-        assert_eq!(
-            after.last().map(|(_, s)| *s),
-            Some(true),
-            "{mode:?} {name}"
-        );
+        assert_eq!(after.last().map(|(_, s)| *s), Some(true), "{mode:?} {name}");
     }
     eprintln!(
         "{mode:?}: reference {reference:?}; gRPC after {grpc_last}: {grpc_after:?}; SSE after {sse_last}: {sse_after:?}"
@@ -403,7 +402,11 @@ async fn streams_end(m: &Marketplace, mode: Mode) {
         .await
         .expect("watch")
         .into_inner();
-    assert_eq!(drain_grpc(&mut stream).await, vec![(version, true)], "{mode:?}");
+    assert_eq!(
+        drain_grpc(&mut stream).await,
+        vec![(version, true)],
+        "{mode:?}"
+    );
 
     // Asking to keep following holds the stream open past the settled update, until the
     // caller's grpc-timeout: sent as plain metadata, so this client does not enforce it; the
@@ -424,7 +427,11 @@ async fn streams_end(m: &Marketplace, mode: Mode) {
         .await
         .expect("watch")
         .into_inner();
-    let first = stream.message().await.expect("first update").expect("update");
+    let first = stream
+        .message()
+        .await
+        .expect("first update")
+        .expect("update");
     assert!(first.settled, "{mode:?}");
     let end = tokio::time::timeout(Duration::from_secs(30), stream.message())
         .await

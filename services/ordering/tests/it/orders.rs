@@ -407,8 +407,8 @@ async fn watch_order_resumes_after_a_version_and_ends_once_settled() {
                     &p,
                 ))
                 .await
-                .err()
-                .expect("refused");
+                .map(|_| ())
+                .expect_err("refused");
             assert_eq!(error.code(), Code::InvalidArgument, "{error:?}");
             assert!(
                 error.message().contains("after_version")
@@ -447,7 +447,7 @@ async fn watch_order_ends_at_the_callers_deadline() {
         let end = tokio::time::timeout(Duration::from_secs(20), stream.message())
             .await
             .expect("the stream ends");
-        let status = end.err().expect("an error status");
+        let status = end.expect_err("an error status");
         assert_eq!(
             status.code(),
             Code::DeadlineExceeded,
