@@ -389,6 +389,23 @@ async fn streams_end(m: &Marketplace, mode: Mode) {
     let mut sse = SseReader::open(m, &path, Some(version)).await;
     assert!(drain_sse(&mut sse).await.is_empty(), "{mode:?}");
 
+    // A version the order never had is bad input, not an empty stream.
+    let response = m
+        .http
+        .get(format!("{}{path}", m.base))
+        .bearer_auth(&m.token)
+        .header("Accept", "text/event-stream")
+        .header("Last-Event-ID", (version + 10).to_string())
+        .send()
+        .await
+        .expect("watch request");
+    assert_eq!(response.status(), 400, "{mode:?}");
+    let problem: Value = response.json().await.expect("problem document");
+    assert_eq!(
+        problem["errors"][0]["field"], "after_version",
+        "{mode:?}: {problem}"
+    );
+
     // gRPC: the same, ending with OK.
     let mut client = OrderServiceClient::new(grpc_channel(m));
     let mut stream = client

@@ -94,10 +94,10 @@ async fn rest_calls_reach_the_service_as_the_authenticated_principal() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["nextPageToken"],
-        "statuses=2"
-    );
+    let listed = response.json::<Value>().await.unwrap();
+    assert_eq!(listed["nextPageToken"], "statuses=2");
+    // An empty list still carries its array.
+    assert_eq!(listed["orders"], serde_json::json!([]), "{listed}");
 
     let response = h.get("/v1/orders/o-1", &admin).await;
     assert_eq!(response.status(), 200);
@@ -968,6 +968,33 @@ async fn grpc_proxy_forwards_streams_and_strips_client_identity() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     let error = marketplace_platform::ServiceError::from_status(&status);
     assert_eq!(error.violations[0].field, "plan_id");
+}
+
+/// A server stream through the proxy ends with DEADLINE_EXCEEDED at the client's
+/// `grpc-timeout`, even though neither this client nor the service behind enforces it.
+#[tokio::test]
+async fn grpc_proxy_ends_streams_at_the_clients_deadline() {
+    let h = Harness::start().await;
+    let mut orders = ordering::order_service_client::OrderServiceClient::new(h.channel().await);
+    let mut watch = tonic::Request::new(ordering::WatchOrderRequest {
+        order_id: "forever".into(),
+        ..Default::default()
+    });
+    let metadata = watch.metadata_mut();
+    metadata.insert(
+        "authorization",
+        format!("Bearer {}", token(Role::ResellerUser))
+            .parse()
+            .unwrap(),
+    );
+    metadata.insert("grpc-timeout", "300m".parse().unwrap());
+    let mut stream = orders.watch_order(watch).await.unwrap().into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+    let end = tokio::time::timeout(std::time::Duration::from_secs(20), stream.message())
+        .await
+        .expect("the proxy ends the stream");
+    let status = end.expect_err("DEADLINE_EXCEEDED");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
 }
 
 #[tokio::test]
