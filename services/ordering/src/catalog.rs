@@ -62,6 +62,14 @@ impl Catalog {
         .await;
         match result {
             Ok(plan) => Ok(plan_info(plan.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                // Hidden from the caller: ask as ordering, acting for the reseller, whether the
+                // plan exists but the reseller may not sell it (e.g. `autodesk.csn_required`).
+                let mut client = self.client.clone();
+                let request = self.request(message, &Principal::service("ordering"));
+                let status = client.get_plan(request).await.err().unwrap_or(status);
+                Err(plan_error(&status, field, plan_id))
+            }
             Err(status) => Err(plan_error(&status, field, plan_id)),
         }
     }
@@ -86,6 +94,13 @@ impl Catalog {
         .await;
         match result {
             Ok(plan) => Ok(plan_info(plan.into_inner())),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                // As for `plan`: the reason a hidden plan may not be sold, when there is one.
+                let mut client = self.client.clone();
+                let request = self.request(message, &Principal::service("ordering"));
+                let status = client.lookup_plan(request).await.err().unwrap_or(status);
+                Err(plan_error(&status, "autodesk_product_id", product_id))
+            }
             Err(status) => Err(plan_error(&status, "autodesk_product_id", product_id)),
         }
     }

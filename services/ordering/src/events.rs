@@ -402,6 +402,12 @@ async fn apply(
                 } else {
                     format!("{} ({})", f.vendor_message, f.vendor_code)
                 };
+                // A refusal may name what to correct before a re-submission.
+                entry.parameter_errors = f
+                    .field_violations
+                    .iter()
+                    .map(|v| Problem::new(v.field.clone(), v.description.clone()))
+                    .collect();
             }
         }
     }

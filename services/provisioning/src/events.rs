@@ -405,6 +405,14 @@ pub(crate) fn failed(facts: &JobFacts, error: &VendorError, clock: &SharedClock)
             staff_alert: true,
             order_number: facts.order_number.clone(),
             vendor_id: facts.vendor_id.clone(),
+            field_violations: error
+                .violations
+                .iter()
+                .map(|v| common::FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                })
+                .collect(),
         }),
         clock,
     )

@@ -1,7 +1,7 @@
 //! Browsing and searching: vendors, categories, plans, lookup by vendor ids, price history.
 
 use marketplace_platform::error::{ServiceError, ServiceResult};
-use marketplace_platform::identity::Principal;
+use marketplace_platform::identity::{Principal, Role};
 use marketplace_platform::paging;
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +9,8 @@ use super::read_model::PlanFilter;
 use super::{Catalog, PlanView};
 use crate::domain::ids::{AutodeskProductId, MicrosoftCatalogItemId};
 use crate::domain::money::CurrencyCode;
-use crate::domain::plan::{BillingCycle, Category, Term, Vendor};
+use crate::domain::eligibility::Audience;
+use crate::domain::plan::{BillingCycle, Category, Plan, Term, Vendor};
 use crate::domain::price::Price;
 use crate::store::{plans, prices, vendors};
 
@@ -191,8 +192,9 @@ impl Catalog {
         let audience = Self::cached_audience(&snapshot, principal, reseller_id)?;
         let entry = snapshot
             .plan(plan_id)
-            .filter(|e| audience.can_see(e.plan.tier))
             .ok_or_else(|| ServiceError::not_found(format!("plan {plan_id}")))?;
+        Self::visible(principal, &audience, &entry.plan)
+            .map_err(|e| e.unwrap_or_else(|| ServiceError::not_found(format!("plan {plan_id}"))))?;
         Ok(snapshot.view(entry, self.now()))
     }
 
@@ -227,11 +229,29 @@ impl Catalog {
         };
         let snapshot = self.snapshot().await?;
         let audience = Self::cached_audience(&snapshot, principal, &req.reseller_id)?;
-        let entry = snapshot
-            .plan_by_vendor_id(&key)
-            .filter(|e| audience.can_see(e.plan.tier))
-            .ok_or_else(|| ServiceError::not_found(format!("plan with {what} {key}")))?;
+        let not_found = || ServiceError::not_found(format!("plan with {what} {key}"));
+        let entry = snapshot.plan_by_vendor_id(&key).ok_or_else(not_found)?;
+        Self::visible(principal, &audience, &entry.plan).map_err(|e| e.unwrap_or_else(not_found))?;
         Ok(snapshot.view(entry, self.now()))
+    }
+
+    /// Whether `audience` may see `plan`. A hidden plan is answered as not found (`Err(None)`),
+    /// except to a service acting for a reseller (ordering adding a cart line), which is told why
+    /// the reseller may not sell it (`autodesk.csn_required`, naming the plan).
+    fn visible(
+        principal: &Principal,
+        audience: &Audience,
+        plan: &Plan,
+    ) -> Result<(), Option<ServiceError>> {
+        if audience.can_see(plan.tier) {
+            return Ok(());
+        }
+        if principal.role == Role::Service {
+            if let Err((rule, message)) = audience.check_sellable(plan) {
+                return Err(Some(ServiceError::precondition(rule, message)));
+            }
+        }
+        Err(None)
     }
 
     /// A page of a visible plan's price history, newest first.

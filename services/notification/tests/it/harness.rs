@@ -299,6 +299,7 @@ pub(crate) fn fulfilment_failed(reseller: &str, order_id: &str) -> Envelope {
             staff_alert: true,
             order_number: String::new(),
             vendor_id: "autodesk".into(),
+            ..Default::default()
         }),
         &clock(),
     )

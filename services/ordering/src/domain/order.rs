@@ -277,6 +277,33 @@ impl Order {
         self.live_items().any(|i| i.plan.vendor_id == vendor_id)
     }
 
+    /// The pending items as cart lines (a draft's readiness is checked like its cart's).
+    pub fn as_cart(&self) -> super::cart::Cart {
+        let mut cart = super::cart::Cart::new(
+            self.cart_id.clone(),
+            self.reseller_id.clone(),
+            self.customer_id.clone(),
+            self.currency_code.clone(),
+            self.created_by.clone(),
+            self.created_at,
+        );
+        cart.lines = self
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Pending)
+            .map(|i| super::cart::CartLine {
+                id: i.id.clone(),
+                plan: i.plan.clone(),
+                quantity: i.quantity,
+                parameters: i.parameters.clone(),
+                status: super::cart::LineStatus::Active,
+                parent_line_id: String::new(),
+                request_id: String::new(),
+            })
+            .collect();
+        cart
+    }
+
     /// Items other than DELETED ones (removed from the cart, never sent).
     pub fn live_items(&self) -> impl Iterator<Item = &OrderItem> {
         self.items

@@ -6,14 +6,15 @@ use platform::ServiceError;
 use platform::identity::Principal;
 
 use super::{
-    Checkout, actor, agreement, autodesk_rule, order_name, submit_effects, terms, visible_cart,
+    Checkout, actor, autodesk_rule, microsoft_ready, order_name, submit_effects, terms,
+    visible_cart,
 };
 use crate::context::Ctx;
 use crate::domain::cart::{Cart, CartStatus, LineStatus, into_result};
 use crate::domain::customer::Customer;
 use crate::domain::order::{ItemPrice, Note, Order, OrderItem};
 use crate::domain::plan::MICROSOFT;
-use crate::domain::readiness::resolve_parameters;
+use crate::domain::readiness::{self, resolve_parameters};
 use crate::domain::reseller::Reseller;
 use crate::domain::state::{ChangeType, ItemStatus, OrderStatus};
 use crate::events::{self, reseller_facts};
@@ -78,7 +79,10 @@ pub(crate) async fn checkout(
         .any(|(_, l)| l.plan.vendor_id == MICROSOFT);
     if !req.save_as_draft {
         terms(req.accept_terms)?;
-        agreement(has_microsoft, &customer)?;
+        if has_microsoft {
+            let vendors = readiness::check(&cart, Some(&customer), reseller.as_ref());
+            microsoft_ready(&vendors, &customer)?;
+        }
     }
     let lines: Vec<_> = cart.active_lines().map(|(_, l)| l.clone()).collect();
     let quote: Vec<(String, i32)> = lines

@@ -143,6 +143,46 @@ pub(super) fn agreement(
     Ok(())
 }
 
+/// Seed 002 steps 8–9: Microsoft NCE is bought only when its readiness is READY. While it is
+/// INQUIRING the purchase is refused naming every missing fact (nothing is created); when the
+/// agreement is all that is missing, the agreement rule answers.
+pub(super) fn microsoft_ready(
+    vendors: &[crate::domain::readiness::VendorReadiness],
+    customer: &Customer,
+) -> Result<(), ServiceError> {
+    let Some(microsoft) = vendors.iter().find(|v| v.vendor_id == MICROSOFT) else {
+        return Ok(());
+    };
+    let missing: Vec<_> = microsoft
+        .missing
+        .iter()
+        .filter(|p| p.field != "customer.agreements")
+        .collect();
+    if missing.is_empty() {
+        return agreement(true, customer);
+    }
+    let all = &microsoft.missing;
+    let listed: Vec<String> = all
+        .iter()
+        .map(|p| format!("{} ({})", p.field, p.description))
+        .collect();
+    let mut error = ServiceError::precondition(
+        "microsoft.readiness_inquiring",
+        format!(
+            "Microsoft NCE readiness is INQUIRING; complete before buying: {}",
+            listed.join("; ")
+        ),
+    );
+    error.violations = all
+        .iter()
+        .map(|p| platform::error::FieldViolation {
+            field: p.field.clone(),
+            description: p.description.clone(),
+        })
+        .collect();
+    Err(error)
+}
+
 /// Autodesk allows one order at a time per reseller: takes the reseller's checkout guard (held
 /// until the transaction ends) and refuses while another Autodesk order is unfinished.
 pub(super) async fn autodesk_rule(

@@ -1,4 +1,5 @@
-//! Re-submitting a corrected INQUIRING or FAILED item.
+//! Re-submitting a corrected INQUIRING or FAILED item: every profile-scoped parameter is resolved
+//! again from the current customer and reseller; explicit parameters of the request win.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use super::{autodesk_rule, visible_order};
 use crate::context::Ctx;
 use crate::domain::cart::into_result;
 use crate::domain::order::Order;
-use crate::domain::plan::AUTODESK;
+use crate::domain::plan::{AUTODESK, ParamScope};
 use crate::domain::readiness::resolve_parameters;
 use crate::domain::state::{ItemStatus, OrderStatus};
 use crate::domain::subscription::SubscriptionStatus;
@@ -57,7 +58,20 @@ pub(crate) async fn resubmit(
             ),
         ));
     }
-    let mut merged = item.parameters.clone();
+    // Customer- and reseller-scoped values are taken again from the current profiles (the
+    // reseller may have corrected the customer or its own profile); only order-line values and
+    // the request's explicit parameters are kept.
+    let mut merged: BTreeMap<String, String> = item
+        .parameters
+        .iter()
+        .filter(|(k, _)| {
+            item.plan
+                .parameters
+                .iter()
+                .any(|d| &d.key == *k && d.scope == ParamScope::OrderLine)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (k, v) in parameters {
         if v.is_empty() {
             merged.remove(&k);

@@ -3,10 +3,11 @@
 use platform::ServiceError;
 use platform::identity::Principal;
 
-use super::{agreement, autodesk_rule, submit_effects, terms, visible_order};
+use super::{autodesk_rule, microsoft_ready, submit_effects, terms, visible_order};
 use crate::context::Ctx;
 use crate::domain::order::Order;
 use crate::domain::plan::MICROSOFT;
+use crate::domain::readiness;
 use crate::domain::state::{ItemStatus, OrderStatus};
 use crate::events::{self, reseller_facts};
 use crate::store::check_etag;
@@ -51,7 +52,10 @@ pub(crate) async fn submit(
         (order, customer, reseller)
     };
     terms(accept_terms)?;
-    agreement(order.has_vendor(MICROSOFT), &customer)?;
+    if order.has_vendor(MICROSOFT) {
+        let vendors = readiness::check(&order.as_cart(), Some(&customer), reseller.as_ref());
+        microsoft_ready(&vendors, &customer)?;
+    }
     // A draft was not placed yet: it is bought at today's prices.
     let pending: Vec<usize> = (0..order.items.len())
         .filter(|&i| order.items[i].status == ItemStatus::Pending)

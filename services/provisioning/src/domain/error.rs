@@ -105,6 +105,19 @@ impl VendorError {
         }
     }
 
+    /// A permanent refusal that names the field to correct before a re-submission (the vendor
+    /// refused the end customer's data: the job fails, staff are alerted, the reseller may fix it).
+    pub fn refused(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        field: impl Into<String>,
+    ) -> Self {
+        Self {
+            class: ErrorClass::Permanent,
+            ..Self::needs_input(code, message, field)
+        }
+    }
+
     /// A 429 with the vendor's `Retry-After`.
     pub fn throttled(
         code: impl Into<String>,

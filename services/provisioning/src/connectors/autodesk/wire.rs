@@ -218,7 +218,10 @@ pub(crate) fn status(job: &JobContext, transaction_id: &str, body: &Value) -> St
     }
 }
 
-/// Maps an asynchronous order error code to our classes.
+/// Maps an asynchronous order error code to our classes. A refusal of the end customer's data
+/// (`UAN-CON-00101`) is permanent (seed 004: "Provisioning failed" / "Completed with errors") but
+/// names the field, so the reseller can correct the customer and re-submit. A refused change is
+/// a failed change (the subscription stays usable).
 pub(crate) fn async_error(job: &JobContext, code: &str, message: &str) -> VendorError {
     match code {
         "UAN-CON-00101" => {
@@ -227,9 +230,9 @@ pub(crate) fn async_error(job: &JobContext, code: &str, message: &str) -> Vendor
                 .customer
                 .contact("contract_manager")
                 .map_or(0, |(i, _)| i);
-            VendorError::needs_input(code, message, format!("customer.contacts[{index}].email"))
+            VendorError::refused(code, message, format!("customer.contacts[{index}].email"))
         }
-        "UAN-SUB-00102" => VendorError::needs_input(code, message, "quantity"),
+        "UAN-SUB-00102" => VendorError::refused(code, message, "quantity"),
         _ => VendorError::permanent(code, message),
     }
 }
@@ -385,5 +388,6 @@ mod tests {
             panic!("not failed")
         };
         assert_eq!(error.violations[0].field, "customer.contacts[0].email");
+        assert_eq!(error.class, ErrorClass::Permanent, "a refusal ends the job");
     }
 }
