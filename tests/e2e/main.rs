@@ -2,9 +2,11 @@
 //! embedded (one process, SQLite, in-process bus) and distributed (every service with its own
 //! listener and PostgreSQL database, NATS JetStream between them).
 
+mod autodesk_journeys;
 mod catalog_gating;
 mod chaos;
 mod harness;
+mod journey_support;
 mod order_flow;
 mod order_views;
 mod partner_api;
