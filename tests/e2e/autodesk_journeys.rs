@@ -36,20 +36,32 @@ async fn autodesk_refusal_of_customer_data_fails_the_order_alerts_staff_and_unbl
         let order_id = buy(&m, &cart(&m, &refused, &[(AUTOCAD, 1)]).await).await;
         let order = order_reaches(&m, &order_id, "ORDER_STATUS_PROVISIONING_FAILED").await;
         let failed = item(&order, 0);
-        assert_eq!(failed["status"], "ORDER_ITEM_STATUS_FAILED", "{mode:?}: {order}");
+        assert_eq!(
+            failed["status"], "ORDER_ITEM_STATUS_FAILED",
+            "{mode:?}: {order}"
+        );
         let message = failed["vendorMessage"].as_str().unwrap_or_default();
-        assert!(message.contains("UAN-CON-00101"), "{mode:?}: vendor message {message}");
+        assert!(
+            message.contains("UAN-CON-00101"),
+            "{mode:?}: vendor message {message}"
+        );
         assert_eq!(
             failed["parameterErrors"][0]["field"], "customer.contacts[0].email",
             "{mode:?}: the item says what to correct: {failed}"
         );
         let subscription_id = failed["subscriptionId"].as_str().expect("subscription id");
-        let subscription = until(&m, &m.token, &format!("/v1/subscriptions/{subscription_id}"), |s| {
-            s["status"] == "SUBSCRIPTION_STATUS_NOT_PROVISIONED"
-        })
+        let subscription = until(
+            &m,
+            &m.token,
+            &format!("/v1/subscriptions/{subscription_id}"),
+            |s| s["status"] == "SUBSCRIPTION_STATUS_NOT_PROVISIONED",
+        )
         .await;
         assert!(
-            !subscription["vendorMessage"].as_str().unwrap_or_default().is_empty(),
+            !subscription["vendorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
             "{mode:?}: the vendor's message is on the subscription: {subscription}"
         );
 
@@ -57,14 +69,16 @@ async fn autodesk_refusal_of_customer_data_fails_the_order_alerts_staff_and_unbl
         until(&m, &staff, "/v1/notifications", |v| {
             v["notifications"].as_array().is_some_and(|n| {
                 n.iter().any(|n| {
-                    n["kind"] == "NOTIFICATION_KIND_STAFF_ALERT" && n["orderId"] == order_id.as_str()
+                    n["kind"] == "NOTIFICATION_KIND_STAFF_ALERT"
+                        && n["orderId"] == order_id.as_str()
                 })
             })
         })
         .await;
         until(&m, &staff, "/v1/emailDeliveries", |v| {
             v["deliveries"].as_array().is_some_and(|d| {
-                d.iter().any(|d| d["kind"] == "NOTIFICATION_KIND_STAFF_ALERT")
+                d.iter()
+                    .any(|d| d["kind"] == "NOTIFICATION_KIND_STAFF_ALERT")
             })
         })
         .await;
@@ -112,7 +126,10 @@ async fn resubmission_takes_the_corrected_customer_and_explicit_parameters_win()
         let order_id = buy(&m, &cart(&m, &refused, &[(AUTOCAD, 1)]).await).await;
         let order = order_reaches(&m, &order_id, "ORDER_STATUS_PROVISIONING_FAILED").await;
         let item_id = item(&order, 0)["id"].as_str().expect("item id").to_string();
-        assert_eq!(item(&order, 0)["parameterErrors"][0]["field"], "customer.contacts[0].email");
+        assert_eq!(
+            item(&order, 0)["parameterErrors"][0]["field"],
+            "customer.contacts[0].email"
+        );
         let resubmit = format!("/v1/orders/{order_id}/items/{item_id}:resubmit");
 
         // Bad input on the re-submission names the field and changes nothing.
@@ -139,7 +156,10 @@ async fn resubmission_takes_the_corrected_customer_and_explicit_parameters_win()
                 Some(json!({"contacts": [{"role": "CONTACT_ROLE_CONTRACT_MANAGER", "email": "cm@typo.example", "firstName": "Cora", "lastName": "Manager"}]})),
             )
             .await;
-        assert!(status.is_success(), "{mode:?}: PATCH customer: {status} {body}");
+        assert!(
+            status.is_success(),
+            "{mode:?}: PATCH customer: {status} {body}"
+        );
         m.post(&resubmit, json!({})).await;
         let order = order_reaches(&m, &order_id, "ORDER_STATUS_COMPLETED").await;
         assert_eq!(item(&order, 0)["status"], "ORDER_ITEM_STATUS_PROVISIONED");
@@ -148,10 +168,16 @@ async fn resubmission_takes_the_corrected_customer_and_explicit_parameters_win()
             "cm@typo.example",
             "{mode:?}: the corrected e-mail went to Autodesk"
         );
-        let subscription_id = item(&order, 0)["subscriptionId"].as_str().expect("subscription").to_string();
-        until(&m, &m.token, &format!("/v1/subscriptions/{subscription_id}"), |s| {
-            s["status"] == "SUBSCRIPTION_STATUS_ACTIVE"
-        })
+        let subscription_id = item(&order, 0)["subscriptionId"]
+            .as_str()
+            .expect("subscription")
+            .to_string();
+        until(
+            &m,
+            &m.token,
+            &format!("/v1/subscriptions/{subscription_id}"),
+            |s| s["status"] == "SUBSCRIPTION_STATUS_ACTIVE",
+        )
         .await;
 
         // An explicit parameter of the re-submission wins over the profile.
@@ -165,7 +191,10 @@ async fn resubmission_takes_the_corrected_customer_and_explicit_parameters_win()
         )
         .await;
         order_reaches(&m, &order_id, "ORDER_STATUS_COMPLETED").await;
-        assert_eq!(last_contract_manager_email(&m).await, "chosen@explicit.example");
+        assert_eq!(
+            last_contract_manager_email(&m).await,
+            "chosen@explicit.example"
+        );
         m.stop().await;
     }
 }
@@ -183,27 +212,58 @@ async fn a_specialized_plan_without_csn_is_refused_with_the_csn_reason_everywher
                 Some(json!({"name": "Open Only Ltd", "currencyCode": "USD", "notificationEmail": "ops@open-only.example"})),
             )
             .await;
-        assert!(status.is_success(), "{mode:?}: create reseller: {status} {created}");
+        assert!(
+            status.is_success(),
+            "{mode:?}: create reseller: {status} {created}"
+        );
         let reseller_id = created["id"].as_str().expect("reseller id").to_string();
         let token = m.token_for("reseller_admin", Some(&reseller_id), None);
-        let (status, revit) = m.call(Method::GET, &format!("/v1/plans/{REVIT}"), &staff, None).await;
+        let (status, revit) = m
+            .call(Method::GET, &format!("/v1/plans/{REVIT}"), &staff, None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{revit}");
         assert_eq!(revit["tier"], "CATALOG_TIER_SPECIALIZED");
-        let product_id = revit["autodeskProductId"].as_str().expect("product id").to_string();
+        let product_id = revit["autodeskProductId"]
+            .as_str()
+            .expect("product id")
+            .to_string();
 
         let (status, cart) = m
-            .call(Method::POST, "/v1/carts", &token, Some(json!({"currencyCode": "USD"})))
+            .call(
+                Method::POST,
+                "/v1/carts",
+                &token,
+                Some(json!({"currencyCode": "USD"})),
+            )
             .await;
         assert!(status.is_success(), "{mode:?}: cart: {status} {cart}");
         let cart_id = cart["id"].as_str().expect("cart id").to_string();
-        for line in [json!({"planId": REVIT, "quantity": 1}), json!({"autodeskProductId": product_id, "quantity": 1})] {
+        for line in [
+            json!({"planId": REVIT, "quantity": 1}),
+            json!({"autodeskProductId": product_id, "quantity": 1}),
+        ] {
             let (status, problem) = m
-                .call(Method::POST, &format!("/v1/carts/{cart_id}/lines"), &token, Some(line.clone()))
+                .call(
+                    Method::POST,
+                    &format!("/v1/carts/{cart_id}/lines"),
+                    &token,
+                    Some(line.clone()),
+                )
                 .await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{mode:?}: {line} -> {problem}");
-            assert_eq!(problem["rule"], "autodesk.csn_required", "{mode:?}: {problem}");
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{mode:?}: {line} -> {problem}"
+            );
+            assert_eq!(
+                problem["rule"], "autodesk.csn_required",
+                "{mode:?}: {problem}"
+            );
             let detail = problem["detail"].as_str().unwrap_or_default();
-            assert!(detail.contains(REVIT), "{mode:?}: the reason names the plan: {detail}");
+            assert!(
+                detail.contains(REVIT),
+                "{mode:?}: the reason names the plan: {detail}"
+            );
             assert!(!detail.contains("unknown plan"), "{detail}");
         }
         // A plan that does not exist is still bad input naming the field; browsing still hides
@@ -218,11 +278,18 @@ async fn a_specialized_plan_without_csn_is_refused_with_the_csn_reason_everywher
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
         assert!(problem.to_string().contains("plan_id"), "{problem}");
-        let (status, _) = m.call(Method::GET, &format!("/v1/plans/{REVIT}"), &token, None).await;
+        let (status, _) = m
+            .call(Method::GET, &format!("/v1/plans/{REVIT}"), &token, None)
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, cart) = m.call(Method::GET, &format!("/v1/carts/{cart_id}"), &token, None).await;
+        let (status, cart) = m
+            .call(Method::GET, &format!("/v1/carts/{cart_id}"), &token, None)
+            .await;
         assert_eq!(status, StatusCode::OK);
-        assert!(cart["lines"].as_array().is_none_or(Vec::is_empty), "nothing added: {cart}");
+        assert!(
+            cart["lines"].as_array().is_none_or(Vec::is_empty),
+            "nothing added: {cart}"
+        );
         m.stop().await;
     }
 }

@@ -7,6 +7,7 @@ mod catalog_gating;
 mod chaos;
 mod harness;
 mod journey_support;
+mod microsoft_journeys;
 mod order_flow;
 mod order_views;
 mod partner_api;

@@ -6,6 +6,19 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Month, OffsetDateTime, Weekday};
 
+/// An e-mail the vendor would reject: no `local@domain.tld` shape, or a `.invalid` domain.
+pub(crate) fn email_invalid(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return true;
+    };
+    local.is_empty()
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || email.chars().any(char::is_whitespace)
+        || domain.to_ascii_lowercase().ends_with(".invalid")
+}
+
 /// RFC 3339 timestamp (`2026-11-22T16:05:00Z`).
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()

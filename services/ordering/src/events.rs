@@ -47,23 +47,24 @@ pub(crate) fn reseller_facts(id: &str, r: Option<&Reseller>) -> ev::ResellerFact
     }
 }
 
+fn contact_facts(k: &crate::domain::customer::Contact) -> ev::ContactFacts {
+    ev::ContactFacts {
+        email: k.email.clone(),
+        first_name: k.first_name.clone(),
+        last_name: k.last_name.clone(),
+        role: k.role.as_str().to_string(),
+        phone: k.phone.clone(),
+    }
+}
+
 /// Customer facts carried by events.
 pub(crate) fn customer_facts(c: &Customer) -> ev::CustomerFacts {
     let mca = c.mca();
     ev::CustomerFacts {
         customer_id: c.id.clone(),
         name: c.name.clone(),
-        contacts: c
-            .contacts
-            .iter()
-            .map(|k| ev::ContactFacts {
-                email: k.email.clone(),
-                first_name: k.first_name.clone(),
-                last_name: k.last_name.clone(),
-                role: k.role.as_str().to_string(),
-                phone: k.phone.clone(),
-            })
-            .collect(),
+        contacts: c.contacts.iter().map(contact_facts).collect(),
+        microsoft_customer_agreement_contact: mca.map(|a| contact_facts(&a.contact)),
         country_code: c.address.country_code.clone(),
         microsoft_tenant_id: c.microsoft.tenant_id.clone(),
         microsoft_tenant_domain: c.microsoft.tenant_domain.clone(),

@@ -15,7 +15,7 @@ use prost::Message;
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
-use crate::domain::connector::Success;
+use crate::domain::connector::{Checkpoint, Success};
 use crate::domain::error::VendorError;
 use crate::domain::job::JobState;
 use crate::domain::order::{
@@ -94,6 +94,13 @@ pub(crate) fn order_from_proto(
     let reseller = req.reseller.clone().unwrap_or_default();
     let customer = req.customer.clone().unwrap_or_default();
     let plan = req.plan.clone().unwrap_or_default();
+    let contact = |c: ev::ContactFacts| Contact {
+        email: c.email,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        role: c.role,
+        phone: c.phone,
+    };
     Some(FulfilmentOrder {
         request_id: req.request_id.clone(),
         order_id: req.order_id.clone(),
@@ -109,17 +116,11 @@ pub(crate) fn order_from_proto(
         customer: Customer {
             id: customer.customer_id,
             name: customer.name,
-            contacts: customer
-                .contacts
-                .into_iter()
-                .map(|c| Contact {
-                    email: c.email,
-                    first_name: c.first_name,
-                    last_name: c.last_name,
-                    role: c.role,
-                    phone: c.phone,
-                })
-                .collect(),
+            contacts: customer.contacts.into_iter().map(contact).collect(),
+            mca_contact: customer
+                .microsoft_customer_agreement_contact
+                .filter(|c| !c.email.is_empty())
+                .map(contact),
             country_code: customer.country_code,
             microsoft_tenant_id: customer.microsoft_tenant_id,
             microsoft_tenant_domain: customer.microsoft_tenant_domain,
@@ -149,6 +150,26 @@ pub(crate) fn order_from_proto(
         subscription_id: req.subscription_id.clone(),
         vendor_subscription_id: req.vendor_subscription_id.clone(),
     })
+}
+
+/// What a re-submission keeps from the item's earlier attempt: the customer tenant it created or
+/// reused and the agreement attested for it (creating the tenant again would be refused as
+/// "domain already in use"). Everything else starts over.
+async fn carried_checkpoint(
+    conn: &mut AnyConnection,
+    order_item_id: &str,
+) -> Result<String, sqlx::Error> {
+    let earlier: Checkpoint = store::last_checkpoint_of_item(conn, order_item_id)
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let carried = Checkpoint {
+        customer_tenant_id: earlier.customer_tenant_id,
+        customer_tenant_domain: earlier.customer_tenant_domain,
+        mca_confirmed: earlier.mca_confirmed,
+        ..Checkpoint::default()
+    };
+    Ok(serde_json::to_string(&carried).unwrap_or_else(|_| "{}".into()))
 }
 
 /// Applies ordering's events; wakes the workers when a job was created.
@@ -198,7 +219,13 @@ impl FromOrdering {
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| event.customer_id.clone());
         let parameters: BTreeMap<String, String> = req.parameters.clone().into_iter().collect();
+        let checkpoint = if req.resubmission > 0 {
+            carried_checkpoint(conn, &req.order_item_id).await?
+        } else {
+            "{}".to_string()
+        };
         let job = store::NewJob {
+            checkpoint,
             id: marketplace_platform::ids::new_id(),
             request_id: req.request_id.clone(),
             order_id: req.order_id.clone(),

@@ -12,6 +12,7 @@ use crate::config::SimRules;
 use crate::faults::Vendor;
 use crate::journal::{EffectiveProvisioning, line_reference};
 use crate::util;
+use crate::util::email_invalid;
 
 /// Term of every Autodesk subscription, in months.
 const TERM_MONTHS: u32 = 12;
@@ -94,19 +95,6 @@ fn part_number_known(part_number: &str, rules: &SimRules) -> bool {
             .autodesk_unknown_part_numbers
             .iter()
             .any(|p| p == part_number)
-}
-
-/// An e-mail the vendor would reject: no `local@domain.tld` shape, or a `.invalid` domain.
-fn email_invalid(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return true;
-    };
-    local.is_empty()
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || email.chars().any(char::is_whitespace)
-        || domain.to_ascii_lowercase().ends_with(".invalid")
 }
 
 impl AutodeskState {

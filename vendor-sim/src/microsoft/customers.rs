@@ -195,6 +195,12 @@ pub(crate) async fn create_agreement(
     for key in ["firstName", "lastName", "email"] {
         require(&contact, key, "primaryContact")?;
     }
+    // Partner Center: the primary contact is the person who accepted; it must be reachable.
+    if require(&contact, "email", "primaryContact").is_ok_and(crate::util::email_invalid) {
+        return Err(MsError::invalid_input(
+            "primaryContact.email is not a valid e-mail address",
+        ));
+    }
 
     let mut st = sim.lock();
     let customer = st

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::read_model::PlanFilter;
 use super::{Catalog, PlanView};
+use crate::domain::eligibility::Audience;
 use crate::domain::ids::{AutodeskProductId, MicrosoftCatalogItemId};
 use crate::domain::money::CurrencyCode;
-use crate::domain::eligibility::Audience;
 use crate::domain::plan::{BillingCycle, Category, Plan, Term, Vendor};
 use crate::domain::price::Price;
 use crate::store::{plans, prices, vendors};
@@ -231,7 +231,8 @@ impl Catalog {
         let audience = Self::cached_audience(&snapshot, principal, &req.reseller_id)?;
         let not_found = || ServiceError::not_found(format!("plan with {what} {key}"));
         let entry = snapshot.plan_by_vendor_id(&key).ok_or_else(not_found)?;
-        Self::visible(principal, &audience, &entry.plan).map_err(|e| e.unwrap_or_else(not_found))?;
+        Self::visible(principal, &audience, &entry.plan)
+            .map_err(|e| e.unwrap_or_else(not_found))?;
         Ok(snapshot.view(entry, self.now()))
     }
 

@@ -164,6 +164,7 @@ impl Resellers {
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("reseller {scope}")))?;
         check_etag(&source.etag, r.version, "reseller")?;
+        let before = r.clone();
         let mut problems = apply(&mut r, &source, &req.update_mask);
         problems.extend(r.validate());
         into_result(problems)?;
@@ -173,6 +174,7 @@ impl Resellers {
         profile_changed(ctx, &mut tx, &r).await?;
         tx.commit().await?;
         ctx.outbox.notify();
+        crate::placing::resume_waiting_on_profile(ctx, &before, &r).await;
         Ok(convert::reseller(&r))
     }
 }

@@ -64,6 +64,22 @@ impl Store {
         row.as_ref().map(decode).transpose()
     }
 
+    /// The reseller's orders still provisioning (items may wait on the reseller), oldest first.
+    pub(crate) async fn provisioning_orders(
+        &self,
+        conn: &mut AnyConnection,
+        reseller_id: &str,
+    ) -> Result<Vec<Order>, ServiceError> {
+        let rows = sqlx::query(
+            "SELECT doc FROM orders WHERE reseller_id = $1 AND status = $2 ORDER BY created_at",
+        )
+        .bind(reseller_id.to_string())
+        .bind(OrderStatus::ProvisioningStarted.as_str())
+        .fetch_all(conn)
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
     /// The reseller's submitted, unfinished Autodesk order, if any.
     pub(crate) async fn open_autodesk_order(
         &self,

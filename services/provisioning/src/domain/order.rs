@@ -162,6 +162,8 @@ pub struct Customer {
     pub mca_accepted: bool,
     /// When it was accepted.
     pub mca_accept_time: Option<OffsetDateTime>,
+    /// Who accepted it (Partner Center's `primaryContact` of the attestation).
+    pub mca_contact: Option<Contact>,
     /// Autodesk end-customer CSN, if known.
     pub autodesk_csn: String,
     /// Language code.

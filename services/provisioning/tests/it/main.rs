@@ -245,15 +245,14 @@ async fn autodesk_faults_end_in_the_right_outcome() {
             "{failed:#?}"
         );
 
-        // Invalid contract manager e-mail: the reseller can fix it → INQUIRING on that field.
+        // Autodesk refuses the contract manager e-mail: a permanent failure (staff alerted) that
+        // still names the field the reseller can correct before re-submitting.
         let mut bad_email = request("autodesk", "ad-email", ChangeType::NewSubscription, 1);
         if let Some(customer) = bad_email.customer.as_mut() {
             customer.contacts[0].email = "ada@acme.invalid".into();
         }
         world.publish(Payload::FulfilmentRequested(bad_email)).await;
-        let job = app
-            .wait_state("ad-email", pb::JobState::Inquiring, WAIT)
-            .await;
+        let job = app.wait_state("ad-email", pb::JobState::Failed, WAIT).await;
         let error = last_error(&job);
         assert_eq!(
             error.field_violations[0].field, "customer.contacts[0].email",
@@ -261,8 +260,11 @@ async fn autodesk_faults_end_in_the_right_outcome() {
         );
         assert!(error.message.contains("ada@acme.invalid"));
         world
-            .wait_events("inquiring event", WAIT, |e| {
-                e.iter().any(|e| e.r#type == "fulfilment_inquiring")
+            .wait_events("failed event with the field", WAIT, |e| {
+                e.iter().any(|e| {
+                    matches!(&e.payload, Some(Payload::FulfilmentFailed(f))
+                        if f.staff_alert && f.field_violations.iter().any(|v| v.field == "customer.contacts[0].email"))
+                })
             })
             .await;
 
@@ -284,8 +286,9 @@ async fn autodesk_faults_end_in_the_right_outcome() {
         remove.previous_quantity = 4;
         remove.vendor_subscription_id = created.vendor_subscription_id.clone();
         world.publish(Payload::FulfilmentRequested(remove)).await;
+        // A refused change is a failed change (naming the field), not an endless inquiry.
         let job = app
-            .wait_state("ad-remove", pb::JobState::Inquiring, WAIT)
+            .wait_state("ad-remove", pb::JobState::Failed, WAIT)
             .await;
         assert_eq!(last_error(&job).field_violations[0].field, "quantity");
 
@@ -382,7 +385,7 @@ async fn microsoft_faults_end_in_the_right_outcome() {
             checkouts[1].headers.get("ms-requestid")
         );
 
-        // 2002: quantity above the maximum on a seat change → INQUIRING on quantity.
+        // 2002: quantity above the maximum on a seat change → a failed change naming quantity.
         let created = succeeded_of(&world, "ms-busy").expect("created");
         let mut too_many = request("microsoft_nce", "ms-2002", ChangeType::SeatIncrease, 301);
         too_many.previous_quantity = 2;
@@ -393,9 +396,7 @@ async fn microsoft_faults_end_in_the_right_outcome() {
         world
             .publish(Payload::FulfilmentRequested(too_many.clone()))
             .await;
-        let job = app
-            .wait_state("ms-2002", pb::JobState::Inquiring, WAIT)
-            .await;
+        let job = app.wait_state("ms-2002", pb::JobState::Failed, WAIT).await;
         assert_eq!(last_error(&job).field_violations[0].field, "quantity");
 
         // Suspension by PATCH.

@@ -117,9 +117,11 @@ pub(super) async fn new_subscription(
     // 2. MCA attestation (when the customer accepted it; otherwise checkout answers 13605).
     if !cp.mca_confirmed && customer.mca_accepted {
         let template = pc.mca_template(&mut last).await?;
+        // Microsoft: `primaryContact` is the person who accepted the agreement.
         let contact = customer
-            .contact("contract_manager")
-            .map(|(_, c)| c.clone())
+            .mca_contact
+            .clone()
+            .or_else(|| customer.contact("global_admin").map(|(_, c)| c.clone()))
             .unwrap_or_default();
         let agreed = customer
             .mca_accept_time
