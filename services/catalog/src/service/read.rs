@@ -247,10 +247,10 @@ impl Catalog {
         if audience.can_see(plan.tier) {
             return Ok(());
         }
-        if principal.role == Role::Service {
-            if let Err((rule, message)) = audience.check_sellable(plan) {
-                return Err(Some(ServiceError::precondition(rule, message)));
-            }
+        if principal.role == Role::Service
+            && let Err((rule, message)) = audience.check_sellable(plan)
+        {
+            return Err(Some(ServiceError::precondition(rule, message)));
         }
         Err(None)
     }
