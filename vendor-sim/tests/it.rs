@@ -882,6 +882,38 @@ async fn microsoft_customer_mca_cart_checkout_provisioning_and_seat_change() {
         .await;
     assert_eq!(mca.status, StatusCode::CREATED);
     assert!(mca.body["userId"].is_string());
+    // Partner Center checks the attestation: the published template, and a reachable person
+    // who accepted it.
+    let mut unreachable = mca_body(microsoft::MCA_TEMPLATE_ID);
+    unreachable["primaryContact"]["email"] = json!("gena@contoso.invalid");
+    for (body, what) in [
+        (mca_body("mca-2026-01"), "templateId"),
+        (unreachable, "primaryContact.email"),
+    ] {
+        let refused = s
+            .ms(
+                Method::POST,
+                &format!("/customers/{id}/agreements"),
+                Some(&body),
+                None,
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            refused.body
+        );
+        assert_eq!(refused.body["code"], 800002);
+        assert!(
+            refused.body["description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(what),
+            "{}",
+            refused.body
+        );
+    }
 
     let cart = s
         .ms_ok(

@@ -15,7 +15,7 @@ use prost::Message;
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
-use crate::domain::connector::{Checkpoint, Success};
+use crate::domain::connector::Success;
 use crate::domain::error::VendorError;
 use crate::domain::job::JobState;
 use crate::domain::order::{
@@ -152,26 +152,6 @@ pub(crate) fn order_from_proto(
     })
 }
 
-/// What a re-submission keeps from the item's earlier attempt: the customer tenant it created or
-/// reused and the agreement attested for it (creating the tenant again would be refused as
-/// "domain already in use"). Everything else starts over.
-async fn carried_checkpoint(
-    conn: &mut AnyConnection,
-    order_item_id: &str,
-) -> Result<String, sqlx::Error> {
-    let earlier: Checkpoint = store::last_checkpoint_of_item(conn, order_item_id)
-        .await?
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default();
-    let carried = Checkpoint {
-        customer_tenant_id: earlier.customer_tenant_id,
-        customer_tenant_domain: earlier.customer_tenant_domain,
-        mca_confirmed: earlier.mca_confirmed,
-        ..Checkpoint::default()
-    };
-    Ok(serde_json::to_string(&carried).unwrap_or_else(|_| "{}".into()))
-}
-
 /// Applies ordering's events; wakes the workers when a job was created.
 pub(crate) struct FromOrdering {
     pub(crate) clock: SharedClock,
@@ -219,13 +199,7 @@ impl FromOrdering {
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| event.customer_id.clone());
         let parameters: BTreeMap<String, String> = req.parameters.clone().into_iter().collect();
-        let checkpoint = if req.resubmission > 0 {
-            carried_checkpoint(conn, &req.order_item_id).await?
-        } else {
-            "{}".to_string()
-        };
         let job = store::NewJob {
-            checkpoint,
             id: marketplace_platform::ids::new_id(),
             request_id: req.request_id.clone(),
             order_id: req.order_id.clone(),

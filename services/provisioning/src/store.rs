@@ -100,8 +100,6 @@ pub(crate) struct NewJob {
     pub(crate) request: Vec<u8>,
     /// W3C `traceparent` of the event that asked for the job.
     pub(crate) traceparent: String,
-    /// Starting checkpoint (JSON): what earlier attempts of the item already did at the vendor.
-    pub(crate) checkpoint: String,
 }
 
 /// Inserts a job unless one exists for its request id; whether it was inserted.
@@ -112,8 +110,8 @@ pub(crate) async fn insert_job(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO provisioning_jobs (id, request_id, order_id, order_number, order_item_id, reseller_id, customer_id, vendor_id, \
-         connector, plan_id, change_type, quantity, state, next_attempt_at, parameters, request, created_at, updated_at, traceparent, checkpoint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $14, $15, $13, $13, $16, $17) ON CONFLICT (request_id) DO NOTHING",
+         connector, plan_id, change_type, quantity, state, next_attempt_at, parameters, request, created_at, updated_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $14, $15, $13, $13, $16) ON CONFLICT (request_id) DO NOTHING",
     )
     .bind(job.id.clone())
     .bind(job.request_id.clone())
@@ -131,24 +129,9 @@ pub(crate) async fn insert_job(
     .bind(job.parameters.clone())
     .bind(job.request.clone())
     .bind(job.traceparent.clone())
-    .bind(job.checkpoint.clone())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
-}
-
-/// The checkpoint of the latest earlier job of an order item (JSON), if any.
-pub(crate) async fn last_checkpoint_of_item(
-    conn: &mut AnyConnection,
-    order_item_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT checkpoint FROM provisioning_jobs WHERE order_item_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(order_item_id.to_string())
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| r.try_get("checkpoint")).transpose()
 }
 
 /// Cancels the job of `request_id` if it is still queued (never claimed by a worker).

@@ -21,9 +21,9 @@ use crate::connectors::Connectors;
 use crate::domain::connector::{Checkpoint, CheckpointSaver, Report, SaveError, Step};
 use crate::domain::error::{ErrorClass, VendorError};
 use crate::domain::job::JobState;
-use crate::domain::order::JobContext;
+use crate::domain::order::{Change, JobContext};
 use crate::domain::retry::RetryPolicy;
-use crate::domain::transition::{Announce, decide};
+use crate::domain::transition::{Announce, decide, settle_refused_change};
 use crate::events::{self, JobFacts};
 use crate::store::{self, JobRow};
 
@@ -424,9 +424,11 @@ impl Pool {
             .try_into()
             .unwrap_or(Duration::ZERO);
         let max_age = Duration::from_secs(self.settings.max_job_age_secs);
+        let change = Change::parse(&job.change_type).unwrap_or(Change::NewSubscription);
+        let step = settle_refused_change(report.step, change);
         let mut t = decide(
             state,
-            &report.step,
+            &step,
             &counts,
             checkpoint.polls,
             age,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::connector::{Step, Success};
 use super::error::{ErrorClass, VendorError};
 use super::job::JobState;
+use super::order::Change;
 use super::retry::RetryPolicy;
 
 /// The event a transition publishes.
@@ -39,6 +40,23 @@ pub struct Transition {
     pub vendor_reference: String,
     /// The event.
     pub announce: Announce,
+}
+
+/// A vendor refusal of a change of an existing subscription (a seat decrease outside the
+/// window, too many seats...) ends the change as failed with the vendor's reason and field, so
+/// the subscription stays usable; only a new subscription waits for the reseller's input.
+pub fn settle_refused_change(step: Step, change: Change) -> Step {
+    match step {
+        Step::Error(error)
+            if error.class == ErrorClass::NeedsInput && change != Change::NewSubscription =>
+        {
+            Step::Error(VendorError {
+                class: ErrorClass::Permanent,
+                ..error
+            })
+        }
+        other => other,
+    }
 }
 
 /// Decides what a report means for a job in `state` that already hit `counts` errors, has
@@ -220,6 +238,22 @@ mod tests {
             0.5,
         );
         assert_eq!(t.state, JobState::Failed);
+    }
+
+    #[test]
+    fn a_refused_change_fails_and_a_new_subscription_inquires() {
+        let refusal = || Step::Error(VendorError::needs_input("800027", "window", "quantity"));
+        let Step::Error(e) = settle_refused_change(refusal(), Change::SeatDecrease) else {
+            panic!("still an error")
+        };
+        assert_eq!(
+            (e.class, e.violations[0].field.as_str()),
+            (ErrorClass::Permanent, "quantity")
+        );
+        let Step::Error(e) = settle_refused_change(refusal(), Change::NewSubscription) else {
+            panic!("still an error")
+        };
+        assert_eq!(e.class, ErrorClass::NeedsInput);
     }
 
     #[test]

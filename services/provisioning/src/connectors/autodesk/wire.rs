@@ -220,8 +220,7 @@ pub(crate) fn status(job: &JobContext, transaction_id: &str, body: &Value) -> St
 
 /// Maps an asynchronous order error code to our classes. A refusal of the end customer's data
 /// (`UAN-CON-00101`) is permanent (seed 004: "Provisioning failed" / "Completed with errors") but
-/// names the field, so the reseller can correct the customer and re-submit. A refused change is
-/// a failed change (the subscription stays usable).
+/// names the field, so the reseller can correct the customer and re-submit.
 pub(crate) fn async_error(job: &JobContext, code: &str, message: &str) -> VendorError {
     match code {
         "UAN-CON-00101" => {
@@ -232,7 +231,7 @@ pub(crate) fn async_error(job: &JobContext, code: &str, message: &str) -> Vendor
                 .map_or(0, |(i, _)| i);
             VendorError::refused(code, message, format!("customer.contacts[{index}].email"))
         }
-        "UAN-SUB-00102" => VendorError::refused(code, message, "quantity"),
+        "UAN-SUB-00102" => VendorError::needs_input(code, message, "quantity"),
         _ => VendorError::permanent(code, message),
     }
 }

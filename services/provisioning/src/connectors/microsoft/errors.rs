@@ -34,21 +34,8 @@ pub(crate) fn classify(call: Call, answer: &Answer) -> VendorError {
     by_code(call, answer.status, code, message)
 }
 
-/// Classifies a Partner Center error code (also used for asynchronous line errors). A refusal of
-/// a subscription change (`PATCH`: e.g. 800027, a seat decrease outside the window) ends the
-/// change as failed with the vendor's reason, naming the field; the subscription stays usable.
+/// Classifies a Partner Center error code (also used for asynchronous line errors).
 pub(crate) fn by_code(call: Call, status: u16, code: String, message: String) -> VendorError {
-    let error = classify_code(call, status, code, message);
-    if call == Call::Patch && error.class == ErrorClass::NeedsInput {
-        return VendorError {
-            class: ErrorClass::Permanent,
-            ..error
-        };
-    }
-    error
-}
-
-fn classify_code(call: Call, status: u16, code: String, message: String) -> VendorError {
     let needs = |field: &str| VendorError::needs_input(code.clone(), message.clone(), field);
     match code.as_str() {
         // MPN id of the reseller of record is not valid (2072: the provider's id was sent).
@@ -117,14 +104,14 @@ mod tests {
             .class,
             ErrorClass::Conflict
         );
-        let refused = classify(
-            Call::Patch,
-            &answer(400, r#"{"code":800027,"description":"outside the window"}"#),
-        );
         assert_eq!(
-            (refused.class, refused.violations[0].field.as_str()),
-            (ErrorClass::Permanent, "quantity"),
-            "a refused change fails, naming the field"
+            classify(
+                Call::Patch,
+                &answer(400, r#"{"code":800027,"description":"outside the window"}"#)
+            )
+            .violations[0]
+                .field,
+            "quantity"
         );
         assert_eq!(
             classify(Call::Read, &answer(503, "oops")).class,
