@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod paging;
 pub mod propagation;
 pub mod shutdown;
+pub mod supervisor;
 pub mod telemetry;
 
 pub use error::{ErrorCode, ServiceError, ServiceResult};

@@ -214,7 +214,6 @@ impl Relay {
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last_cleanup = std::time::Instant::now();
-        let mut last_gauges = std::time::Instant::now() - Duration::from_secs(60);
         loop {
             let published = match self.publish_batch().await {
                 Ok(n) => n,
@@ -223,10 +222,6 @@ impl Relay {
                     0
                 }
             };
-            if published == 0 && last_gauges.elapsed() > Duration::from_secs(5) {
-                last_gauges = std::time::Instant::now();
-                self.record_gauges().await;
-            }
             if last_cleanup.elapsed() > Duration::from_secs(60) {
                 last_cleanup = std::time::Instant::now();
                 if let Err(error) = self.cleanup().await {
@@ -346,27 +341,47 @@ impl Relay {
         Ok(())
     }
 
-    async fn record_gauges(&self) {
-        let name = self.settings.name.clone();
-        if let Ok(backlog) = self.backlog().await {
-            metrics::gauge!("outbox_backlog", "service" => name.clone()).set(backlog as f64);
-        }
-        let pool = self.db.pool();
-        let idle = pool.num_idle() as f64;
-        metrics::gauge!("db_pool_connections", "service" => name.clone(), "state" => "idle")
-            .set(idle);
-        metrics::gauge!("db_pool_connections", "service" => name, "state" => "used")
-            .set(f64::from(pool.size()) - idle);
-    }
-
     /// Rows not yet published (backlog).
     pub async fn backlog(&self) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
-            .fetch_one(self.db.pool())
-            .await?;
-        row.try_get("n")
+        backlog(&self.db).await
     }
 }
+
+/// Rows of `db`'s outbox not yet published.
+pub async fn backlog(db: &Database) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
+        .fetch_one(db.pool())
+        .await?;
+    row.try_get("n")
+}
+
+/// Samples `service`'s outbox backlog and connection-pool gauges every `interval` until
+/// `shutdown` — apart from the relay, so a relay that stopped shows as a growing backlog.
+pub async fn sample_gauges(
+    db: Database,
+    service: &'static str,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match backlog(&db).await {
+            Ok(rows) => metrics::gauge!("outbox_backlog", "service" => service).set(rows as f64),
+            Err(error) => tracing::warn!(%error, service, "cannot measure the outbox backlog"),
+        }
+        let pool = db.pool();
+        let idle = pool.num_idle() as f64;
+        metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "service" => service, "state" => "used")
+            .set(f64::from(pool.size()) - idle);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// How often [`sample_gauges`] samples.
+pub const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// An outbox row as (sequence, created-at micros, event).
 fn decode_row(row: &sqlx::any::AnyRow) -> Result<(i64, i64, OutgoingEvent), sqlx::Error> {

@@ -19,6 +19,7 @@ use marketplace_platform::db::{Database, DatabaseSettings, Migrations};
 use marketplace_platform::grpc_server::{GrpcServer, ServerSettings};
 use marketplace_platform::identity::IdentityKey;
 use marketplace_platform::paging::PageTokens;
+use marketplace_platform::supervisor::Supervisor;
 use marketplace_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -144,15 +145,27 @@ impl App {
         } = self;
         let service =
             marketplace_platform::tuned_service!(CatalogServiceServer::new(api), settings.server);
+        let gauges_stop = CancellationToken::new();
+        let mut supervisor = Supervisor::new();
+        supervisor.adopt("catalog reseller-profile consumer", consumer);
+        supervisor.spawn(
+            "catalog gauges",
+            marketplace_platform::outbox::sample_gauges(
+                db.clone(),
+                "catalog",
+                marketplace_platform::outbox::GAUGE_INTERVAL,
+                gauges_stop.clone(),
+            ),
+        );
         let served = GrpcServer::new(settings.server.clone())
             .add_service(service)
-            .serve(listener, shutdown)
+            .serve(listener, supervisor.server_shutdown(&shutdown))
             .await;
+        supervisor.stopping();
         drop(consumer_stop);
-        if let Err(error) = consumer.await {
-            tracing::warn!(%error, "catalog consumer ended abnormally");
-        }
+        gauges_stop.cancel();
+        let supervised = supervisor.join(None).await;
         db.close().await;
-        served
+        served.and(supervised)
     }
 }

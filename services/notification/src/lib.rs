@@ -36,6 +36,7 @@ use platform::db::{Database, DatabaseSettings, Migrations};
 use platform::grpc_server::{GrpcServer, ServerSettings};
 use platform::identity::IdentityKey;
 use platform::paging::PageTokens;
+use platform::supervisor::Supervisor;
 
 pub use domain::retry::RetryPolicy;
 pub use events::{FROM_ORDERING, FROM_PROVISIONING};
@@ -233,7 +234,7 @@ pub struct App {
     deps: Dependencies,
     mailer: Option<email::Mailer>,
     sender: webhook::WebhookSender,
-    consumers: Vec<tokio::task::JoinHandle<()>>,
+    consumers: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
     background: CancellationToken,
 }
 
@@ -282,7 +283,7 @@ impl App {
                 outbox: None,
                 clock: deps.clock.clone(),
             };
-            consumers.push(consumer.start(background.clone()).await?);
+            consumers.push((name, consumer.start(background.clone()).await?));
         }
         Ok(App {
             core,
@@ -309,7 +310,19 @@ impl App {
         let core = self.core.clone();
         let background = self.background.clone();
         let poll = Duration::from_millis(core.settings.workers.poll_interval_ms);
-        let mut tasks = std::mem::take(&mut self.consumers);
+        let mut supervisor = Supervisor::new();
+        for (name, consumer) in std::mem::take(&mut self.consumers) {
+            supervisor.adopt(name, consumer);
+        }
+        supervisor.spawn(
+            "notification gauges",
+            platform::outbox::sample_gauges(
+                core.db.clone(),
+                "notification",
+                platform::outbox::GAUGE_INTERVAL,
+                background.clone(),
+            ),
+        );
         let worker_id = platform::ids::new_id();
         let email_slots = Arc::new(Semaphore::new(core.settings.smtp.pool_size.max(1) as usize));
         if let Some(mailer) = self.mailer.clone() {
@@ -321,13 +334,10 @@ impl App {
                     (core.clone(), mailer.clone(), owner.clone(), slots.clone());
                 async move { email::run_batch(&core, &mailer, &owner, &slots).await }
             };
-            tasks.push(tokio::spawn(core::worker_loop(
-                "email",
-                wake,
-                poll,
-                background.clone(),
-                batch,
-            )));
+            supervisor.spawn(
+                "notification e-mail sender",
+                core::worker_loop("email", wake, poll, background.clone(), batch),
+            );
         }
         let webhook_slots = webhook::Slots::new(
             core.settings.webhooks.concurrency,
@@ -342,19 +352,17 @@ impl App {
                     (core.clone(), sender.clone(), owner.clone(), slots.clone());
                 async move { webhook::run_batch(&core, &sender, &owner, &slots).await }
             };
-            tasks.push(tokio::spawn(core::worker_loop(
-                "webhook",
-                wake,
-                poll,
-                background.clone(),
-                batch,
-            )));
+            supervisor.spawn(
+                "notification webhook sender",
+                core::worker_loop("webhook", wake, poll, background.clone(), batch),
+            );
         }
-        tasks.push(tokio::spawn(core.hub.clone().run(
-            core.db.clone(),
-            poll,
-            background.clone(),
-        )));
+        supervisor.spawn(
+            "notification feed hub",
+            core.hub
+                .clone()
+                .run(core.db.clone(), poll, background.clone()),
+        );
 
         let feed = grpc::FeedService {
             core: core.clone(),
@@ -376,12 +384,11 @@ impl App {
                 WebhookServiceServer::new(hooks),
                 core.settings.server
             ))
-            .serve(listener, shutdown)
+            .serve(listener, supervisor.server_shutdown(&shutdown))
             .await;
+        supervisor.stopping();
         background.cancel();
-        for task in tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
+        let supervised = supervisor.join(Some(Duration::from_secs(10))).await;
         // Let deliveries in flight record their outcome (an unrecorded one is retried after its lease).
         let drain = async {
             let _ = email_slots
@@ -390,7 +397,7 @@ impl App {
             webhook_slots.drain().await;
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
-        result
+        result.and(supervised)
     }
 }
 

@@ -29,6 +29,7 @@ use marketplace_proto::ordering::v1::subscription_service_server::SubscriptionSe
 use platform::consumer::Consumer;
 use platform::db::{Database, Migrations};
 use platform::outbox::{Outbox, Relay, RelaySettings};
+use platform::supervisor::Supervisor;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -165,7 +166,7 @@ pub struct App {
     db: Database,
     bus: platform::bus::SharedBus,
     background: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for App {
@@ -198,7 +199,7 @@ impl App {
         let background = CancellationToken::new();
         let mut tasks = Vec::new();
         let (watch, watch_task) = watch::WatchHub::start(&deps.bus, background.clone()).await?;
-        tasks.push(watch_task);
+        tasks.push(("ordering watch fan-out", watch_task));
         let ctx = Arc::new(context::Ctx {
             store,
             identity: deps.identity.clone(),
@@ -219,7 +220,10 @@ impl App {
             outbox: Some(outbox),
             clock: deps.clock.clone(),
         };
-        tasks.push(consumer.start(background.clone()).await?);
+        tasks.push((
+            "ordering-from-provisioning consumer",
+            consumer.start(background.clone()).await?,
+        ));
         Ok(App {
             settings,
             ctx,
@@ -263,19 +267,32 @@ impl App {
                 ..RelaySettings::default()
             },
         );
-        let mut tasks = self.tasks;
-        if self.settings.outbox_relay {
-            tasks.push(tokio::spawn(relay.run(self.background.clone())));
+        let mut supervisor = Supervisor::new();
+        for (name, task) in self.tasks {
+            supervisor.adopt(name, task);
         }
+        if self.settings.outbox_relay {
+            supervisor.spawn("ordering outbox relay", relay.run(self.background.clone()));
+        }
+        supervisor.spawn(
+            "ordering gauges",
+            platform::outbox::sample_gauges(
+                self.db.clone(),
+                "ordering",
+                platform::outbox::GAUGE_INTERVAL,
+                self.background.clone(),
+            ),
+        );
         let scheduler = scheduler::Scheduler::new(
             self.ctx.clone(),
             Duration::from_millis(self.settings.scheduler_interval_ms.max(10)),
             self.settings.scheduler_batch.max(1),
             self.settings.scheduler_concurrency,
         );
-        tasks.push(tokio::spawn(scheduler.run(self.background.clone())));
+        supervisor.spawn("ordering scheduler", scheduler.run(self.background.clone()));
         let streams = self.ctx.streams.clone();
-        let watched = shutdown.clone();
+        let server_stop = supervisor.server_shutdown(&shutdown);
+        let watched = server_stop.clone();
         tokio::spawn(async move {
             watched.cancelled().await;
             streams.cancel();
@@ -301,13 +318,12 @@ impl App {
                 SubscriptionServiceServer::new(grpc::Subscriptions(self.ctx.clone())),
                 self.settings.server
             ));
-        let result = server.serve(listener, shutdown).await;
+        let result = server.serve(listener, server_stop).await;
         self.ctx.streams.cancel();
+        supervisor.stopping();
         self.background.cancel();
-        for task in tasks {
-            let _ = task.await;
-        }
+        let supervised = supervisor.join(None).await;
         self.db.close().await;
-        result
+        result.and(supervised)
     }
 }

@@ -39,6 +39,7 @@ use marketplace_platform::grpc_server::{GrpcServer, ServerSettings};
 use marketplace_platform::identity::IdentityKey;
 use marketplace_platform::outbox::{Outbox, Relay, RelaySettings};
 use marketplace_platform::paging::PageTokens;
+use marketplace_platform::supervisor::Supervisor;
 use marketplace_proto::provisioning::v1::provisioning_service_server::ProvisioningServiceServer;
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -194,6 +195,8 @@ impl App {
             consumer_stop,
         } = self;
         let background = CancellationToken::new();
+        let mut supervisor = Supervisor::new();
+        supervisor.adopt("provisioning-from-ordering consumer", consumer);
         let relay = Relay::new(
             db.clone(),
             deps.bus.clone(),
@@ -204,9 +207,18 @@ impl App {
                 ..RelaySettings::default()
             },
         );
-        let relay = settings
-            .outbox_relay
-            .then(|| tokio::spawn(relay.run(background.clone())));
+        if settings.outbox_relay {
+            supervisor.spawn("provisioning outbox relay", relay.run(background.clone()));
+        }
+        supervisor.spawn(
+            "provisioning gauges",
+            marketplace_platform::outbox::sample_gauges(
+                db.clone(),
+                "provisioning",
+                marketplace_platform::outbox::GAUGE_INTERVAL,
+                background.clone(),
+            ),
+        );
         let pool = Arc::new(worker::Pool {
             db: db.clone(),
             outbox: outbox.clone(),
@@ -217,7 +229,9 @@ impl App {
             hook,
             instance: uuid::Uuid::new_v4().simple().to_string(),
         });
-        let workers = pool.spawn(&background);
+        for worker in pool.spawn(&background) {
+            supervisor.adopt("provisioning worker", worker);
+        }
         let operations = grpc::Operations {
             db: db.clone(),
             identity: deps.identity.clone(),
@@ -232,28 +246,17 @@ impl App {
         );
         let served = GrpcServer::new(settings.server.clone())
             .add_service(service)
-            .serve(listener, shutdown)
+            .serve(listener, supervisor.server_shutdown(&shutdown))
             .await;
 
         // Stop taking work, let in-flight jobs finish (their leases protect them if they cannot).
+        // Jobs still running after the drain are aborted; their leases hand them to the next run.
+        supervisor.stopping();
         background.cancel();
         consumer_stop.cancel();
         let drain = Duration::from_millis(settings.worker.drain_timeout_ms);
-        let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
-        if tokio::time::timeout(drain, futures::future::join_all(workers))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "workers did not finish within the drain timeout; their jobs resume after the lease"
-            );
-            aborts.iter().for_each(|a| a.abort());
-        }
-        if let Some(relay) = relay {
-            let _ = tokio::time::timeout(drain, relay).await;
-        }
-        let _ = consumer.await;
+        let supervised = supervisor.join(Some(drain)).await;
         db.close().await;
-        served
+        served.and(supervised)
     }
 }

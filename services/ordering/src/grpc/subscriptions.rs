@@ -5,6 +5,7 @@
 use marketplace_proto::ordering::v1 as pb;
 use marketplace_proto::ordering::v1::subscription_service_server::SubscriptionService;
 use platform::ServiceError;
+use platform::error::ErrorCode;
 use platform::identity::{Principal, Role};
 
 use super::{Reply, Subscriptions, convert, cursor, next_token, own_customer, principal, reply};
@@ -95,7 +96,25 @@ impl Subscriptions {
         })
     }
 
+    /// Sets the assigned licenses; a concurrent internal update (provisioning, the scheduler)
+    /// is retried here, since the caller sent no version to conflict with.
     async fn assigned_licenses(
+        &self,
+        p: &Principal,
+        id: &str,
+        assigned: i32,
+    ) -> Result<pb::Subscription, ServiceError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.assign_licenses_once(p, id, assigned).await {
+                Err(e) if e.code == ErrorCode::Aborted && attempts < 5 => continue,
+                result => return result,
+            }
+        }
+    }
+
+    async fn assign_licenses_once(
         &self,
         p: &Principal,
         id: &str,
