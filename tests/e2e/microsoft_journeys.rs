@@ -174,7 +174,54 @@ async fn nce_checkout_waits_for_ready_and_names_every_missing_fact() {
             "{problem}"
         );
 
-        // Once READY, the same cart is bought.
+        // Saving a draft is allowed; submitting it is refused the same way.
+        let draft_cart = ok(
+            &m,
+            Method::POST,
+            "/v1/carts",
+            &token,
+            json!({"customerId": customer, "currencyCode": "USD"}),
+        )
+        .await;
+        let draft_cart = draft_cart["id"].as_str().expect("cart id").to_string();
+        ok(
+            &m,
+            Method::POST,
+            &format!("/v1/carts/{draft_cart}/lines"),
+            &token,
+            json!({"planId": M365, "quantity": 1}),
+        )
+        .await;
+        let draft = ok(
+            &m,
+            Method::POST,
+            &format!("/v1/carts/{draft_cart}:checkout"),
+            &token,
+            json!({"requestId": "draft-1", "saveAsDraft": true}),
+        )
+        .await;
+        assert_eq!(draft["status"], "ORDER_STATUS_DRAFT", "{draft}");
+        let draft_id = draft["id"].as_str().expect("draft id").to_string();
+        let submit = format!("/v1/orders/{draft_id}:submit");
+        let (status, problem) = m
+            .call(
+                Method::POST,
+                &submit,
+                &token,
+                Some(json!({"requestId": "submit-1", "acceptTerms": true})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{mode:?}: {problem}"
+        );
+        assert_eq!(
+            problem["rule"], "microsoft.readiness_inquiring",
+            "{problem}"
+        );
+
+        // Once READY, the same cart is bought and the draft submitted.
         ok(
             &m,
             Method::PATCH,
@@ -202,6 +249,18 @@ async fn nce_checkout_waits_for_ready_and_names_every_missing_fact() {
         .await;
         let order_id = order["id"].as_str().expect("order id").to_string();
         until(&m, &token, &format!("/v1/orders/{order_id}"), |o| {
+            o["status"] == "ORDER_STATUS_COMPLETED"
+        })
+        .await;
+        ok(
+            &m,
+            Method::POST,
+            &submit,
+            &token,
+            json!({"requestId": "submit-2", "acceptTerms": true}),
+        )
+        .await;
+        until(&m, &token, &format!("/v1/orders/{draft_id}"), |o| {
             o["status"] == "ORDER_STATUS_COMPLETED"
         })
         .await;
