@@ -162,6 +162,7 @@ impl GrpcServer {
         let layers = tower::ServiceBuilder::new()
             .layer(trace)
             .layer(crate::metrics::GrpcMetricsLayer)
+            .map_response(undecodable_requests_are_invalid_arguments)
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 settings.concurrency_limit,
             ))
@@ -255,4 +256,41 @@ mod timeout_tests {
             assert_eq!(grpc_timeout(&headers), expected, "{value}");
         }
     }
+}
+
+/// The message tonic's protobuf codec gives a request that does not decode.
+const DECODE_FAILURE: &str = "failed to decode Protobuf message";
+
+/// A request that does not decode (bad varint, invalid UTF-8 in a string, truncated message) is
+/// the caller's error: tonic answers it INTERNAL, this answers INVALID_ARGUMENT and says why.
+/// Only trailers-only answers are touched — a request is decoded before its handler runs.
+pub fn undecodable_requests_are_invalid_arguments<B>(
+    mut response: http::Response<B>,
+) -> http::Response<B> {
+    let headers = response.headers();
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let detail = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(|m| {
+            percent_encoding::percent_decode_str(m)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+    if let (true, Some(detail)) = (internal, detail)
+        && detail.starts_with(DECODE_FAILURE)
+    {
+        let status = tonic::Status::invalid_argument(format!(
+            "the request message is not valid protobuf for this method ({detail})"
+        ));
+        let headers = response.headers_mut();
+        headers.remove("grpc-message");
+        headers.remove("grpc-status-details-bin");
+        if let Err(error) = status.add_header(headers) {
+            tracing::warn!(%error, "cannot rewrite a decode failure");
+        }
+    }
+    response
 }

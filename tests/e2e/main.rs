@@ -3,6 +3,7 @@
 //! listener and PostgreSQL database, NATS JetStream between them).
 
 mod autodesk_journeys;
+mod bad_messages;
 mod catalog_gating;
 mod chaos;
 mod harness;
