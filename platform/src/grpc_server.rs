@@ -235,29 +235,6 @@ pub fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
     })
 }
 
-#[cfg(test)]
-mod timeout_tests {
-    use super::*;
-
-    #[test]
-    fn parses_grpc_timeouts() {
-        let mut headers = http::HeaderMap::new();
-        assert_eq!(grpc_timeout(&headers), None);
-        for (value, expected) in [
-            ("250m", Some(Duration::from_millis(250))),
-            ("2S", Some(Duration::from_secs(2))),
-            ("1H", Some(Duration::from_secs(3600))),
-            ("x", None),
-            ("12Q", None),
-            ("+5S", None),
-            ("123456789S", None),
-        ] {
-            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
-            assert_eq!(grpc_timeout(&headers), expected, "{value}");
-        }
-    }
-}
-
 /// The message tonic's protobuf codec gives a request that does not decode.
 const DECODE_FAILURE: &str = "failed to decode Protobuf message";
 
@@ -293,4 +270,27 @@ pub fn undecodable_requests_are_invalid_arguments<B>(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn parses_grpc_timeouts() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(grpc_timeout(&headers), None);
+        for (value, expected) in [
+            ("250m", Some(Duration::from_millis(250))),
+            ("2S", Some(Duration::from_secs(2))),
+            ("1H", Some(Duration::from_secs(3600))),
+            ("x", None),
+            ("12Q", None),
+            ("+5S", None),
+            ("123456789S", None),
+        ] {
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            assert_eq!(grpc_timeout(&headers), expected, "{value}");
+        }
+    }
 }
