@@ -66,3 +66,115 @@ async fn undecodable_messages_are_invalid_arguments_in_every_mode() {
         }
     }
 }
+
+/// Asserts a gRPC refusal as INVALID_ARGUMENT whose BadRequest names `field`.
+fn assert_names_field<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, tonic::Status>,
+    field: &str,
+) {
+    let status = result.expect_err("an unknown enum value is refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let details =
+        tonic_types::StatusExt::get_details_bad_request(&status).expect("BadRequest details");
+    assert!(
+        details.field_violations.iter().any(|v| v.field == field),
+        "{field} not named: {details:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_enum_values_are_refused_naming_the_field_in_every_mode() {
+    use marketplace_proto::ordering::v1 as pb;
+    use marketplace_proto::ordering::v1::customer_service_client::CustomerServiceClient;
+    use marketplace_proto::ordering::v1::order_service_client::OrderServiceClient;
+    use marketplace_proto::ordering::v1::subscription_service_client::SubscriptionServiceClient;
+
+    use crate::streams::{authed, grpc_channel};
+
+    for mode in modes().await {
+        let m = start(mode).await;
+        let mut orders = OrderServiceClient::new(grpc_channel(&m));
+        let listed = orders
+            .list_orders(authed(
+                &m,
+                pb::ListOrdersRequest {
+                    view: 99,
+                    ..Default::default()
+                },
+            ))
+            .await;
+        assert_names_field(listed, "view");
+        let listed = orders
+            .list_orders(authed(
+                &m,
+                pb::ListOrdersRequest {
+                    statuses: vec![99],
+                    ..Default::default()
+                },
+            ))
+            .await;
+        assert_names_field(listed, "statuses[0]");
+        let mut subscriptions = SubscriptionServiceClient::new(grpc_channel(&m));
+        let listed = subscriptions
+            .list_subscriptions(authed(
+                &m,
+                pb::ListSubscriptionsRequest {
+                    statuses: vec![99],
+                    ..Default::default()
+                },
+            ))
+            .await;
+        assert_names_field(listed, "statuses[0]");
+
+        let mut customers = CustomerServiceClient::new(grpc_channel(&m));
+        let customer = |role: i32, link_mode: i32| pb::Customer {
+            name: "Enum Test Ltd".into(),
+            contacts: vec![pb::Contact {
+                role,
+                email: "it@enum-test.example".into(),
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                ..Default::default()
+            }],
+            microsoft: Some(pb::MicrosoftIdentity {
+                link_mode,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let before = m.get("/v1/customers?pageSize=100").await;
+        let created = customers
+            .create_customer(authed(
+                &m,
+                pb::CreateCustomerRequest {
+                    customer: Some(customer(99, 0)),
+                    ..Default::default()
+                },
+            ))
+            .await;
+        assert_names_field(created, "customer.contacts[0].role");
+        let created = customers
+            .create_customer(authed(
+                &m,
+                pb::CreateCustomerRequest {
+                    customer: Some(customer(1, 42)),
+                    ..Default::default()
+                },
+            ))
+            .await;
+        assert_names_field(created, "customer.microsoft.link_mode");
+        assert_eq!(
+            m.get("/v1/customers?pageSize=100").await,
+            before,
+            "nothing was created"
+        );
+
+        // Over REST an unknown enum number or name is a 400 naming the field.
+        for path in ["/v1/orders?view=99", "/v1/orders?view=ORDER_VIEW_NOPE"] {
+            let (status, body) = m.call(reqwest::Method::GET, path, &m.token, None).await;
+            assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert!(body.to_string().contains("view"), "{path}: {body}");
+        }
+        m.stop().await;
+    }
+}

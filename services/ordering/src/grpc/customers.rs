@@ -41,12 +41,28 @@ fn apply(target: &mut Customer, source: &pb::Customer, mask: &[String]) -> Vec<P
         target.name = source.name.trim().to_string();
     }
     if wants("contacts") {
+        for (i, contact) in source.contacts.iter().enumerate() {
+            if pb::ContactRole::try_from(contact.role).is_err() {
+                problems.push(Problem::new(
+                    format!("customer.contacts[{i}].role"),
+                    format!("unknown contact role {}", contact.role),
+                ));
+            }
+        }
         target.contacts = source.contacts.iter().map(convert::contact_from).collect();
     }
     if wants("address") {
         target.address = convert::address_from(&source.address);
     }
     if wants("microsoft") {
+        if let Some(m) = &source.microsoft
+            && pb::TenantLinkMode::try_from(m.link_mode).is_err()
+        {
+            problems.push(Problem::new(
+                "customer.microsoft.link_mode",
+                format!("unknown tenant link mode {}", m.link_mode),
+            ));
+        }
         let incoming = convert::microsoft_from(&source.microsoft);
         // A known tenant is reused: it is never silently dropped by an update without one.
         let keep = if incoming.tenant_id.is_empty() {
@@ -89,8 +105,9 @@ impl Customers {
             version: 1,
             ..Customer::default()
         };
-        apply(&mut c, &source, &[]);
-        into_result(c.validate())?;
+        let mut problems = apply(&mut c, &source, &[]);
+        problems.extend(c.validate());
+        into_result(problems)?;
         let mut conn = ctx.store.conn().await?;
         ctx.store.insert_customer(&mut conn, &c).await?;
         Ok(convert::customer(&c))
