@@ -148,7 +148,6 @@ async fn unknown_enum_values_are_refused_naming_the_field_in_every_mode() {
                 &m,
                 pb::CreateCustomerRequest {
                     customer: Some(customer(99, 0)),
-                    ..Default::default()
                 },
             ))
             .await;
@@ -158,7 +157,6 @@ async fn unknown_enum_values_are_refused_naming_the_field_in_every_mode() {
                 &m,
                 pb::CreateCustomerRequest {
                     customer: Some(customer(1, 42)),
-                    ..Default::default()
                 },
             ))
             .await;
