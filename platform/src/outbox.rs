@@ -59,6 +59,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::SubscriptionActivated(_) => "subscription_activated",
         Payload::SubscriptionReminder(_) => "subscription_reminder",
         Payload::ResellerProfileChanged(_) => "reseller_profile_changed",
+        Payload::MarkupChanged(_) => "markup_changed",
     }
 }
 

@@ -14,6 +14,9 @@ use crate::domain::ids::Csn;
 use crate::service::read_model::ReadModel;
 use crate::store::eligibility;
 
+/// The producing service name of the catalog's own events.
+pub const SOURCE: &str = "catalog";
+
 /// Durable consumer name.
 pub const CONSUMER_NAME: &str = "catalog-from-ordering";
 

@@ -18,6 +18,7 @@ use marketplace_platform::consumer::Consumer;
 use marketplace_platform::db::{Database, DatabaseSettings, Migrations};
 use marketplace_platform::grpc_server::{GrpcServer, ServerSettings};
 use marketplace_platform::identity::IdentityKey;
+use marketplace_platform::outbox::{Relay, RelaySettings};
 use marketplace_platform::paging::PageTokens;
 use marketplace_platform::supervisor::Supervisor;
 use marketplace_proto::catalog::v1::catalog_service_server::CatalogServiceServer;
@@ -69,6 +70,7 @@ pub struct App {
     settings: Settings,
     db: Database,
     api: grpc::CatalogApi,
+    relay: Relay,
     consumer: JoinHandle<()>,
     consumer_stop: DropGuard,
 }
@@ -119,18 +121,29 @@ impl App {
             deps.page_tokens.clone(),
             read_model,
         );
+        let relay = Relay::new(
+            db.clone(),
+            deps.bus.clone(),
+            catalog.outbox().clone(),
+            deps.clock.clone(),
+            RelaySettings {
+                name: "catalog".to_string(),
+                ..RelaySettings::default()
+            },
+        );
         let api = grpc::CatalogApi::new(catalog, deps.identity.clone());
         Ok(App {
             settings,
             db,
             api,
+            relay,
             consumer,
             consumer_stop: stop.drop_guard(),
         })
     }
 
-    /// Serves gRPC on `listener` (the catalog writes no events, so there is no relay); returns
-    /// after `shutdown` is cancelled and everything drained.
+    /// Starts the outbox relay (`markup_changed`) and serves gRPC on `listener`; returns after
+    /// `shutdown` is cancelled and everything drained.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -140,6 +153,7 @@ impl App {
             settings,
             db,
             api,
+            relay,
             consumer,
             consumer_stop,
         } = self;
@@ -148,6 +162,8 @@ impl App {
         let gauges_stop = CancellationToken::new();
         let mut supervisor = Supervisor::new();
         supervisor.adopt("catalog reseller-profile consumer", consumer);
+        let relay_stop = CancellationToken::new();
+        supervisor.spawn("catalog outbox relay", relay.run(relay_stop.clone()));
         supervisor.spawn(
             "catalog gauges",
             marketplace_platform::outbox::sample_gauges(
@@ -164,6 +180,7 @@ impl App {
         supervisor.stopping();
         drop(consumer_stop);
         gauges_stop.cancel();
+        relay_stop.cancel();
         let supervised = supervisor.join(None).await;
         db.close().await;
         served.and(supervised)

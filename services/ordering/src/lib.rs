@@ -217,12 +217,25 @@ impl App {
             db: db.clone(),
             bus: deps.bus.clone(),
             handler: Arc::new(events::ProvisioningHandler::new(ctx.clone())),
-            outbox: Some(outbox),
+            outbox: Some(outbox.clone()),
             clock: deps.clock.clone(),
         };
         tasks.push((
             "ordering-from-provisioning consumer",
             consumer.start(background.clone()).await?,
+        ));
+        let markups = Consumer {
+            name: placing::markup::CONSUMER_NAME.into(),
+            subjects: placing::markup::subjects(),
+            db: db.clone(),
+            bus: deps.bus.clone(),
+            handler: Arc::new(placing::markup::MarkupHandler::new(ctx.clone())),
+            outbox: Some(outbox),
+            clock: deps.clock.clone(),
+        };
+        tasks.push((
+            "ordering-from-catalog consumer",
+            markups.start(background.clone()).await?,
         ));
         Ok(App {
             settings,

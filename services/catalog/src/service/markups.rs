@@ -2,6 +2,8 @@
 
 use marketplace_platform::error::{ServiceError, ServiceResult};
 use marketplace_platform::identity::{Principal, Role};
+use marketplace_proto::events::v1 as ev;
+use marketplace_proto::events::v1::envelope::Payload;
 
 use super::Catalog;
 use crate::domain::markup::{MAX_BASIS_POINTS, Markup, MarkupKind, MarkupTarget};
@@ -116,6 +118,7 @@ impl Catalog {
                 MarkupTarget::Plan(input.plan_id)
             }
         };
+        drop(conn);
         let markup = Markup {
             id: marketplace_platform::ids::new_id(),
             reseller_id,
@@ -123,7 +126,47 @@ impl Catalog {
             kind,
             update_time: self.now(),
         };
-        Ok(markups::upsert(&mut conn, &markup).await?)
+        let mut tx = self.store.pool().begin().await?;
+        let stored = markups::upsert(&mut tx, &markup).await?;
+        self.markup_changed(&mut tx, principal, &stored, false)
+            .await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(stored)
+    }
+
+    /// Appends `markup_changed` (ordering turns it into markup-change orders) inside `conn`'s
+    /// transaction.
+    async fn markup_changed(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        principal: &Principal,
+        markup: &Markup,
+        deleted: bool,
+    ) -> ServiceResult<()> {
+        let (vendor_id, plan_id) = match &markup.target {
+            MarkupTarget::Vendor(v) => (v.clone(), String::new()),
+            MarkupTarget::Plan(p) => (String::new(), p.clone()),
+        };
+        let payload = Payload::MarkupChanged(ev::MarkupChanged {
+            reseller_id: markup.reseller_id.clone(),
+            markup_id: markup.id.clone(),
+            vendor_id,
+            plan_id,
+            deleted,
+            changed_by: principal.subject.clone(),
+            changed_by_name: principal.display_name.clone(),
+            changed_by_role: principal.role.as_str().to_string(),
+        });
+        let envelope = marketplace_platform::outbox::envelope(
+            crate::events::SOURCE,
+            &markup.reseller_id,
+            "",
+            payload,
+            &self.clock,
+        );
+        self.outbox.append(conn, &envelope, self.now()).await?;
+        Ok(())
     }
 
     /// Deletes a markup.
@@ -135,12 +178,15 @@ impl Catalog {
     ) -> ServiceResult<()> {
         principal.require(&[Role::ResellerAdmin])?;
         let reseller_id = principal.reseller_scope(reseller_id)?;
-        let mut conn = self.conn().await?;
-        if markups::delete(&mut conn, &reseller_id, markup_id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::not_found(format!("markup {markup_id}")))
-        }
+        let mut tx = self.store.pool().begin().await?;
+        let Some(deleted) = markups::delete(&mut tx, &reseller_id, markup_id).await? else {
+            return Err(ServiceError::not_found(format!("markup {markup_id}")));
+        };
+        self.markup_changed(&mut tx, principal, &deleted, true)
+            .await?;
+        tx.commit().await?;
+        self.outbox.notify();
+        Ok(())
     }
 }
 

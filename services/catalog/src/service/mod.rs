@@ -12,6 +12,7 @@ pub mod update_mask;
 use marketplace_platform::clock::{SharedClock, to_micros};
 use marketplace_platform::error::{FieldViolation, ServiceError, ServiceResult};
 use marketplace_platform::identity::Principal;
+use marketplace_platform::outbox::Outbox;
 use marketplace_platform::paging::PageTokens;
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub struct Catalog {
     clock: SharedClock,
     page_tokens: PageTokens,
     read_model: Arc<ReadModel>,
+    outbox: Outbox,
 }
 
 impl Catalog {
@@ -55,6 +57,7 @@ impl Catalog {
             clock,
             page_tokens,
             read_model,
+            outbox: Outbox::new(),
         }
     }
 
@@ -75,6 +78,11 @@ impl Catalog {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The outbox the catalog's events (`markup_changed`) are appended to; its relay publishes.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     fn now(&self) -> i64 {

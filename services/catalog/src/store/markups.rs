@@ -85,17 +85,17 @@ pub async fn upsert(conn: &mut AnyConnection, markup: &Markup) -> Result<Markup,
     markup_from_row(&row)
 }
 
-/// Deletes a markup of a reseller; returns whether it existed.
+/// Deletes a markup of a reseller; returns what it was, if it existed.
 pub async fn delete(
     conn: &mut AnyConnection,
     reseller_id: &str,
     id: &str,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query("DELETE FROM markups WHERE reseller_id = $1 AND id = $2")
+) -> Result<Option<Markup>, sqlx::Error> {
+    let sql = format!("DELETE FROM markups WHERE reseller_id = $1 AND id = $2 RETURNING {COLUMNS}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(reseller_id.to_string())
         .bind(id.to_string())
-        .execute(conn)
-        .await?
-        .rows_affected();
-    Ok(n == 1)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(markup_from_row).transpose()
 }

@@ -30,7 +30,8 @@ pub fn public_type(event: &Envelope) -> Option<&'static str> {
         Payload::FulfilmentRequested(_)
         | Payload::FulfilmentCancelRequested(_)
         | Payload::FulfilmentProgressed(_)
-        | Payload::ResellerProfileChanged(_) => return None,
+        | Payload::ResellerProfileChanged(_)
+        | Payload::MarkupChanged(_) => return None,
     })
 }
 

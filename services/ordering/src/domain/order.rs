@@ -346,6 +346,14 @@ impl Order {
         self.total_price = price;
     }
 
+    /// Sum of the live items' prices a customer role is shown: markup-change lines left out
+    /// (customer roles never see markup changes, nor their amounts).
+    pub fn customer_total_price(&self) -> i64 {
+        self.live_items()
+            .filter(|i| i.change != ChangeType::MarkupChange)
+            .fold(0i64, |p, i| p.saturating_add(i.price.total_price))
+    }
+
     /// Whether nothing will change by itself (no item pending or provisioning).
     pub fn is_settled(&self) -> bool {
         match self.status {

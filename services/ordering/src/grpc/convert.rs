@@ -400,7 +400,14 @@ pub(crate) fn order(o: &Order, customer_view: bool) -> pb::Order {
         } else {
             money(&o.currency_code, o.total_cost)
         },
-        total_price: money(&o.currency_code, o.total_price),
+        total_price: money(
+            &o.currency_code,
+            if customer_view {
+                o.customer_total_price()
+            } else {
+                o.total_price
+            },
+        ),
         cart_id: o.cart_id.clone(),
         etag: o.version.to_string(),
         view: (if o.status.is_recent() {

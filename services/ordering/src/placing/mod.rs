@@ -4,6 +4,7 @@
 
 mod change;
 mod checkout;
+pub(crate) mod markup;
 mod notes;
 mod resubmit;
 mod resume;

@@ -39,6 +39,8 @@ async fn insert_change_order(env: &Env, markup_only: bool) -> String {
             unit_cost: 100,
             unit_markup: 50,
             unit_price: 150,
+            total_cost: 500,
+            total_price: 750,
             ..ItemPrice::default()
         },
         status: ItemStatus::Provisioned,
@@ -54,6 +56,7 @@ async fn insert_change_order(env: &Env, markup_only: bool) -> String {
     if !markup_only {
         items.push(item(ChangeType::SeatIncrease, 2));
     }
+    let items_len = items.len() as i64;
     let order = Order {
         id: platform::ids::new_id(),
         number: format!("ORD-TEST-{}", if markup_only { 1 } else { 2 }),
@@ -70,8 +73,8 @@ async fn insert_change_order(env: &Env, markup_only: bool) -> String {
         notes: vec![],
         payment: Payment::default(),
         currency_code: "USD".into(),
-        total_cost: 0,
-        total_price: 0,
+        total_cost: 500 * items_len,
+        total_price: 750 * items_len,
         cart_id: String::new(),
         version: 1,
         request_key: platform::ids::new_id(),
@@ -119,6 +122,8 @@ async fn customer_roles_never_see_markup_changes() {
             .into_inner();
         assert_eq!(all.orders.len(), 2);
         assert!(env.order(&reseller, &markup_only).await.is_ok());
+        let full = env.order(&reseller, &mixed).await.unwrap();
+        assert_eq!(full.total_price.as_ref().map(|t| t.amount_minor), Some(1500));
         for who in [&customer, &customer_user] {
             let seen = env
                 .orders()
@@ -148,6 +153,9 @@ async fn customer_roles_never_see_markup_changes() {
                     .contains(&(marketplace_proto::common::v1::ChangeType::MarkupChange as i32))
             );
             assert!(m.items[0].price.as_ref().unwrap().unit_markup.is_none());
+            // Every total shown to a customer leaves the markup lines out.
+            assert_eq!(m.total_price.as_ref().map(|t| t.amount_minor), Some(750));
+            assert!(m.total_cost.is_none());
             assert!(m.total_cost.is_none());
         }
         let r = env.order(&reseller, &mixed).await.unwrap();
