@@ -499,3 +499,156 @@ async fn created_by(m: &Marketplace, mode: Mode) {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn markup_changes_are_orders_customer_roles_never_see() {
+    for mode in modes().await {
+        let m = start(mode).await;
+        markup_orders(&m, mode).await;
+        m.stop().await;
+    }
+}
+
+fn is_markup_order(o: &Value) -> bool {
+    o["requestedChanges"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c == "CHANGE_TYPE_MARKUP_CHANGE"))
+}
+
+async fn markup_orders(m: &Marketplace, mode: Mode) {
+    let reseller = m.get(&format!("/v1/resellers/{RESELLER}")).await;
+    let reseller_name = reseller["name"]
+        .as_str()
+        .expect("reseller name")
+        .to_string();
+    let customer_id = customer(m, "Markup Watch AB").await;
+    let (cart, _) = cart_with_line(m, &customer_id, 2).await;
+    let bought = buy(m, &cart).await;
+    let bought_id = bought["id"].as_str().expect("id").to_string();
+    completed(m, &bought_id).await;
+    let subscription = m
+        .eventually(
+            &format!("/v1/subscriptions?customerId={customer_id}"),
+            Duration::from_secs(30),
+            |v| {
+                v["subscriptions"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .any(|s| s["status"] == "SUBSCRIPTION_STATUS_ACTIVE")
+                })
+            },
+        )
+        .await["subscriptions"][0]
+        .clone();
+    let subscription_id = subscription["id"].as_str().expect("id").to_string();
+    let old_markup = subscription["price"]["unitMarkup"]["amountMinor"].clone();
+
+    // The reseller admin sets a plan markup that reprices the customer's AutoCAD seats.
+    let (status, markup) = m
+        .call(
+            Method::PUT,
+            &format!("/v1/resellers/{RESELLER}/markups"),
+            &m.token,
+            Some(json!({"planId": AUTOCAD, "kind": "MARKUP_KIND_PERCENTAGE", "basisPoints": 3737})),
+        )
+        .await;
+    assert!(
+        status.is_success(),
+        "{mode:?}: set markup: {status} {markup}"
+    );
+
+    // A markup-change order appears for the reseller: completed, one markup line per repriced
+    // subscription, created by the user and the reseller organization.
+    let listed = m
+        .eventually(
+            &format!("/v1/orders?view=ORDER_VIEW_ALL&customerId={customer_id}&pageSize=50"),
+            Duration::from_secs(30),
+            |v| {
+                orders(v)
+                    .iter()
+                    .any(|o| is_markup_order(o) && o["status"] == "ORDER_STATUS_COMPLETED")
+            },
+        )
+        .await;
+    let order = orders(&listed)
+        .into_iter()
+        .find(is_markup_order)
+        .expect("markup order");
+    let order_id = order["id"].as_str().expect("id").to_string();
+    assert_eq!(order["view"], "ORDER_VIEW_HISTORICAL");
+    assert_eq!(
+        order["items"][0]["change"], "CHANGE_TYPE_MARKUP_CHANGE",
+        "{order}"
+    );
+    assert_eq!(order["items"][0]["markupOnly"], true);
+    assert_eq!(
+        order["items"][0]["subscriptionId"],
+        subscription_id.as_str()
+    );
+    assert_eq!(order["items"][0]["quantity"], 2);
+    assert_eq!(order["createdBy"]["userId"], "e2e-reseller-admin");
+    assert_eq!(
+        order["createdBy"]["organizationName"],
+        reseller_name.as_str()
+    );
+    assert_ne!(
+        order["items"][0]["price"]["unitMarkup"]["amountMinor"], old_markup,
+        "{mode:?}: priced at the new markup: {order}"
+    );
+    // The subscription now carries the new markup.
+    let after = m.get(&format!("/v1/subscriptions/{subscription_id}")).await;
+    assert_eq!(
+        after["price"]["unitMarkup"], order["items"][0]["price"]["unitMarkup"],
+        "{mode:?}: {after}"
+    );
+
+    // Staff see it too.
+    let staff = m.token_for("staff", None, None);
+    let (status, seen) = m
+        .call(Method::GET, &format!("/v1/orders/{order_id}"), &staff, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mode:?}: staff get: {seen}");
+    let staff_list = walk(
+        m,
+        &staff,
+        &format!("view=ORDER_VIEW_ALL&resellerId={RESELLER}&customerId={customer_id}"),
+        50,
+    )
+    .await;
+    assert!(
+        find(&staff_list, &order_id).is_some(),
+        "{mode:?}: staff list"
+    );
+
+    // Customer roles never see it: not in any view, not by id (REST and gRPC).
+    let mut client = grpc_orders(m).await;
+    for role in ["customer_admin", "customer_user"] {
+        let token = m.token_for(role, Some(RESELLER), Some(&customer_id));
+        for view in ["", "view=ORDER_VIEW_ALL", "view=ORDER_VIEW_HISTORICAL"] {
+            let theirs = walk(m, &token, view, 50).await;
+            assert!(
+                theirs
+                    .iter()
+                    .all(|o| !is_markup_order(o) && o["id"] != order_id.as_str()),
+                "{mode:?}: {role} sees a markup order in {view:?}: {theirs:?}"
+            );
+            assert!(
+                view.is_empty() || find(&theirs, &bought_id).is_some(),
+                "{mode:?}: {role} still sees its purchase"
+            );
+        }
+        let (status, body) = m
+            .call(Method::GET, &format!("/v1/orders/{order_id}"), &token, None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{mode:?}: {role}: {body}");
+        let status = client
+            .get_order(grpc_request(
+                pb::GetOrderRequest {
+                    order_id: order_id.clone(),
+                },
+                &token,
+            ))
+            .await
+            .expect_err("hidden over gRPC");
+        assert_eq!(status.code(), tonic::Code::NotFound, "{mode:?}: {role}");
+    }
+}

@@ -57,7 +57,11 @@ impl MarkupHandler {
 
 #[async_trait::async_trait]
 impl EventHandler for MarkupHandler {
-    async fn handle(&self, conn: &mut AnyConnection, event: &ev::Envelope) -> Result<(), HandleError> {
+    async fn handle(
+        &self,
+        conn: &mut AnyConnection,
+        event: &ev::Envelope,
+    ) -> Result<(), HandleError> {
         let Some(Payload::MarkupChanged(change)) = &event.payload else {
             return Ok(());
         };
@@ -179,7 +183,15 @@ async fn apply(
             continue;
         }
         let now = ctx.now();
-        let mut order = markup_order(reseller_id, &customer_id, &customer_name, &items, &by, key, now);
+        let mut order = markup_order(
+            reseller_id,
+            &customer_id,
+            &customer_name,
+            &items,
+            &by,
+            key,
+            now,
+        );
         let seq = ctx.store.next_order_number(conn).await?;
         order.number = Order::format_number(order_name(now).1, seq);
         complete(ctx, conn, &mut order, &facts, now).await?;

@@ -123,7 +123,10 @@ async fn customer_roles_never_see_markup_changes() {
         assert_eq!(all.orders.len(), 2);
         assert!(env.order(&reseller, &markup_only).await.is_ok());
         let full = env.order(&reseller, &mixed).await.unwrap();
-        assert_eq!(full.total_price.as_ref().map(|t| t.amount_minor), Some(1500));
+        assert_eq!(
+            full.total_price.as_ref().map(|t| t.amount_minor),
+            Some(1500)
+        );
         for who in [&customer, &customer_user] {
             let seen = env
                 .orders()
