@@ -121,25 +121,6 @@ impl Subscriptions {
         assigned: i32,
     ) -> Result<pb::Subscription, ServiceError> {
         p.require(&LICENSE_KEEPERS)?;
-        // An absolute count without an etag: a concurrent bookkeeping write (the scheduler's
-        // reminders) is no reason to refuse it, so a lost race is retried on the fresh row.
-        let mut attempt = 0;
-        loop {
-            match self.assign_once(p, id, assigned).await {
-                Err(e) if e.code == platform::error::ErrorCode::Aborted && attempt < 3 => {
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn assign_once(
-        &self,
-        p: &Principal,
-        id: &str,
-        assigned: i32,
-    ) -> Result<pb::Subscription, ServiceError> {
         let ctx = &self.0;
         let mut tx = ctx.store.begin().await?;
         let mut sub = visible_subscription(p, ctx.store.subscription(&mut tx, id).await?, id)?;
