@@ -99,6 +99,7 @@ impl VendorSim {
     /// The Partner Center routes plus the `/_sim` control routes.
     pub fn microsoft_router(&self) -> Router {
         self.router(Vendor::Microsoft, microsoft::routes())
+            .merge(microsoft::control_routes().with_state(self.clone()))
     }
 
     fn router(&self, vendor: Vendor, routes: Router<VendorSim>) -> Router {

@@ -13,6 +13,10 @@ pub const AUTODESK_ORDER_STATUS: &str = "autodesk.order_status";
 
 /// `POST /v1/customers`.
 pub const MICROSOFT_CREATE_CUSTOMER: &str = "microsoft.create_customer";
+/// `GET /v1/customers` (the partner's customers, filtered by domain or company name).
+pub const MICROSOFT_LIST_CUSTOMERS: &str = "microsoft.list_customers";
+/// `GET /v1/customers/relationshiprequests` (the reseller relationship invitation link).
+pub const MICROSOFT_RELATIONSHIP_REQUEST: &str = "microsoft.relationship_request";
 /// `GET /v1/customers/{id}`.
 pub const MICROSOFT_GET_CUSTOMER: &str = "microsoft.get_customer";
 /// `GET /v1/agreements`.
@@ -49,6 +53,8 @@ pub const AUTODESK: &[&str] = &[
 /// Every Microsoft operation.
 pub const MICROSOFT: &[&str] = &[
     MICROSOFT_CREATE_CUSTOMER,
+    MICROSOFT_LIST_CUSTOMERS,
+    MICROSOFT_RELATIONSHIP_REQUEST,
     MICROSOFT_GET_CUSTOMER,
     MICROSOFT_AGREEMENT_METADATA,
     MICROSOFT_CREATE_AGREEMENT,

@@ -1719,3 +1719,99 @@ async fn serve_returns_after_shutdown_and_cuts_injected_delays_short() {
         .expect("in-flight request is answered");
     assert_eq!(answered.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn microsoft_existing_tenant_links_by_accepting_the_reseller_relationship() {
+    let s = start().await;
+    // A customer that already has a tenant: unknown to the partner, its domain taken.
+    let created = s
+        .control(
+            Method::POST,
+            "/microsoft/tenants",
+            Some(&json!({"domain": "Fabrikam.onmicrosoft.com", "companyName": "Fabrikam"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["relationshipToPartner"], "none");
+    let tenant = created.body["tenantId"].as_str().expect("tenant id").to_owned();
+    let filter = "/customers?filter=%7B%22Field%22%3A%22Domain%22%2C%22Value%22%3A%22fabrikam.onmicrosoft.com%22%2C%22Operator%22%3A%22starts_with%22%7D";
+    let none = s.ms_ok(Method::GET, filter, None).await;
+    assert_eq!(none["totalCount"], 0, "{none}");
+    let unknown = s
+        .ms(Method::GET, &format!("/customers/{tenant}"), None, None)
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let taken = s
+        .ms(
+            Method::POST,
+            "/customers",
+            Some(&customer_body("fabrikam")),
+            Some("req-fab"),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    assert_eq!(taken.body["code"], microsoft::codes::DOMAIN_IN_USE);
+
+    // The invitation link, and the customer's click on it.
+    let request = s
+        .ms_ok(Method::GET, "/customers/relationshiprequests", None)
+        .await;
+    let url = request["url"].as_str().expect("url").to_owned();
+    assert!(url.contains(microsoft::PARTNER_TENANT_ID), "{url}");
+    let wrong = s
+        .control(
+            Method::POST,
+            &format!("/microsoft/tenants/{tenant}/accept-relationship"),
+            Some(&json!({"invitationUrl": "https://example.invalid"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+    let accepted = s
+        .control(
+            Method::POST,
+            &format!("/microsoft/tenants/{tenant}/accept-relationship"),
+            Some(&json!({"invitationUrl": url})),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["relationshipToPartner"], "reseller");
+
+    // Now a customer of the partner: found by domain, and orders go to its tenant.
+    let found = s.ms_ok(Method::GET, filter, None).await;
+    assert_eq!(found["totalCount"], 1, "{found}");
+    assert_eq!(found["items"][0]["id"], tenant.as_str());
+    assert_eq!(found["items"][0]["relationshipToPartner"], "reseller");
+    let cart = s.ms_cart(&tenant, 1, "1234567").await;
+    assert!(!cart.is_empty());
+
+    // Bad input on the control and filter calls.
+    let bad = s
+        .control(
+            Method::POST,
+            "/microsoft/tenants",
+            Some(&json!({"domain": "not a domain"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let dup = s
+        .control(
+            Method::POST,
+            "/microsoft/tenants",
+            Some(&json!({"domain": "fabrikam.onmicrosoft.com"})),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.body);
+    let missing = s
+        .control(
+            Method::POST,
+            "/microsoft/tenants/no-such-tenant/accept-relationship",
+            Some(&json!({"invitationUrl": url})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    let bad_filter = s
+        .ms(Method::GET, "/customers?filter=nope", None, None)
+        .await;
+    assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST, "{}", bad_filter.body);
+    assert_eq!(bad_filter.body["code"], microsoft::codes::INVALID_INPUT);
+}

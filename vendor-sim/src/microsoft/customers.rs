@@ -46,7 +46,7 @@ fn require<'a>(map: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a
 }
 
 /// `<prefix>.onmicrosoft.com` with an alphanumeric prefix of at most 27 characters.
-fn valid_domain(domain: &str) -> bool {
+pub(crate) fn valid_domain(domain: &str) -> bool {
     domain
         .strip_suffix(".onmicrosoft.com")
         .is_some_and(|prefix| {
@@ -85,7 +85,7 @@ pub(crate) async fn create_customer(
     }
 
     let mut st = sim.lock();
-    if st.microsoft.customers.values().any(|c| c.domain == domain) {
+    if st.microsoft.domain_taken(&domain) {
         return Err(MsError::with_code(
             StatusCode::CONFLICT,
             codes::DOMAIN_IN_USE,
@@ -110,6 +110,94 @@ pub(crate) async fn create_customer(
     let body = customer.json(Some((&format!("admin@{domain}"), &password)));
     st.microsoft.customers.insert(id, customer);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The reseller relationship invitation link of the partner (Partner Center's
+/// `CustomerRelationshipRequest.url`): the customer's global admin opens it to accept the
+/// partner as its reseller.
+pub(crate) fn invitation_url() -> String {
+    format!(
+        "https://admin.microsoft.com/Adminportal/Home?invType=ResellerRelationship&partnerId={}&msppId=0&DAP=true#/BillingAccounts/partner-invitation",
+        super::PARTNER_TENANT_ID
+    )
+}
+
+/// `GET /v1/customers/relationshiprequests` → the invitation link to send to a customer with an
+/// existing tenant.
+pub(crate) async fn relationship_request() -> Response {
+    Json(json!({
+        "url": invitation_url(),
+        "attributes": {"objectType": "CustomerRelationshipRequest"},
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Filter {
+    field: String,
+    value: String,
+    operator: String,
+}
+
+/// `GET /v1/customers[?size=n&filter={"Field":"Domain"|"CompanyName","Value":..,"Operator":"starts_with"}]`
+/// → the partner's customers (tenants with a reseller relationship) matching the filter.
+pub(crate) async fn list_customers(
+    State(sim): State<VendorSim>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, MsError> {
+    let Query(query) = query.map_err(|e| MsError::invalid_input(e.body_text()))?;
+    let size = match query.get("size") {
+        None => 500,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| MsError::invalid_input("size must be 1..=500"))?,
+    };
+    let filter = match query.get("filter") {
+        None => None,
+        Some(raw) => {
+            let f: Filter = serde_json::from_str(raw).map_err(|e| {
+                MsError::invalid_input(format!(
+                    "filter must be {{\"Field\",\"Value\",\"Operator\"}}: {e}"
+                ))
+            })?;
+            if f.operator != "starts_with" {
+                return Err(MsError::invalid_input("filter.Operator must be starts_with"));
+            }
+            if f.field != "Domain" && f.field != "CompanyName" {
+                return Err(MsError::invalid_input(
+                    "filter.Field must be Domain or CompanyName",
+                ));
+            }
+            Some(f)
+        }
+    };
+    let st = sim.lock();
+    let mut items: Vec<&Customer> = st
+        .microsoft
+        .customers
+        .values()
+        .filter(|c| {
+            filter.as_ref().is_none_or(|f| {
+                let value = f.value.to_ascii_lowercase();
+                if f.field == "Domain" {
+                    c.domain.starts_with(&value)
+                } else {
+                    c.company_name.to_ascii_lowercase().starts_with(&value)
+                }
+            })
+        })
+        .collect();
+    items.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let items: Vec<Value> = items.iter().take(size).map(|c| c.json(None)).collect();
+    Ok(Json(json!({
+        "totalCount": items.len(),
+        "items": items,
+        "attributes": {"objectType": "Collection"},
+    }))
+    .into_response())
 }
 
 /// `GET /v1/customers/{id}`.

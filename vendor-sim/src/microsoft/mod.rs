@@ -13,6 +13,7 @@ pub(crate) mod idempotency;
 mod orders;
 mod state;
 mod subscriptions;
+mod tenants;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -28,6 +29,12 @@ use crate::operations as ops;
 /// The template id the simulator publishes for the Microsoft Customer Agreement
 /// (`GET /v1/agreements?agreementType=MicrosoftCustomerAgreement`).
 pub const MCA_TEMPLATE_ID: &str = "3e4f7d2a-9c61-4b8e-a5d0-71c2b6e9f410";
+
+/// The simulated partner's own tenant id (the `partnerId` of its reseller relationship
+/// invitation link, `GET /v1/customers/relationshiprequests`).
+pub const PARTNER_TENANT_ID: &str = "5b1c0c6e-2f4d-4e8a-9a77-3d0c5e1f2a90";
+
+pub(crate) use tenants::control_routes;
 
 /// Partner Center error codes the simulator answers with (numbers in the JSON body). All but
 /// [`CUSTOMER_NOT_FOUND`](codes::CUSTOMER_NOT_FOUND), [`DOMAIN_IN_USE`](codes::DOMAIN_IN_USE) and
@@ -79,7 +86,14 @@ pub mod codes {
 /// The Partner Center routes (without the pipeline and control routes).
 pub(crate) fn routes() -> Router<VendorSim> {
     Router::new()
-        .route("/v1/customers", post(customers::create_customer))
+        .route(
+            "/v1/customers",
+            post(customers::create_customer).get(customers::list_customers),
+        )
+        .route(
+            "/v1/customers/relationshiprequests",
+            get(customers::relationship_request),
+        )
         .route("/v1/customers/{customer_id}", get(customers::get_customer))
         .route("/v1/agreements", get(customers::agreement_metadata))
         .route(
@@ -120,6 +134,8 @@ pub(crate) fn routes() -> Router<VendorSim> {
 pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     match (method.as_str(), path) {
         ("POST", "/v1/customers") => ops::MICROSOFT_CREATE_CUSTOMER,
+        ("GET", "/v1/customers") => ops::MICROSOFT_LIST_CUSTOMERS,
+        ("GET", "/v1/customers/relationshiprequests") => ops::MICROSOFT_RELATIONSHIP_REQUEST,
         ("GET", "/v1/customers/{customer_id}") => ops::MICROSOFT_GET_CUSTOMER,
         ("GET", "/v1/agreements") => ops::MICROSOFT_AGREEMENT_METADATA,
         ("POST", "/v1/customers/{customer_id}/agreements") => ops::MICROSOFT_CREATE_AGREEMENT,

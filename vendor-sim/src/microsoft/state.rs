@@ -18,7 +18,12 @@ pub(crate) const CART_LIFETIME: time::Duration = time::Duration::days(7);
 
 #[derive(Debug, Default)]
 pub(crate) struct MicrosoftState {
+    /// Customers of the partner (tenants with a reseller relationship), by tenant id.
     pub(crate) customers: HashMap<String, Customer>,
+    /// Existing tenants without a relationship to the partner (`POST /_sim/microsoft/tenants`),
+    /// by tenant id: Partner Center does not know them as customers until the customer accepts
+    /// the reseller relationship invitation.
+    pub(crate) unrelated_tenants: HashMap<String, Customer>,
     pub(crate) carts: HashMap<String, Cart>,
     pub(crate) orders: HashMap<String, Order>,
     pub(crate) subscriptions: HashMap<String, Subscription>,
@@ -182,6 +187,14 @@ pub(crate) fn term_months(term: &str) -> Option<u32> {
 }
 
 impl MicrosoftState {
+    /// Whether any tenant, related to the partner or not, has `domain`.
+    pub(crate) fn domain_taken(&self, domain: &str) -> bool {
+        self.customers
+            .values()
+            .chain(self.unrelated_tenants.values())
+            .any(|c| c.domain == domain)
+    }
+
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.counter += 1;
         self.counter
