@@ -1733,7 +1733,10 @@ async fn microsoft_existing_tenant_links_by_accepting_the_reseller_relationship(
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["relationshipToPartner"], "none");
-    let tenant = created.body["tenantId"].as_str().expect("tenant id").to_owned();
+    let tenant = created.body["tenantId"]
+        .as_str()
+        .expect("tenant id")
+        .to_owned();
     let filter = "/customers?filter=%7B%22Field%22%3A%22Domain%22%2C%22Value%22%3A%22fabrikam.onmicrosoft.com%22%2C%22Operator%22%3A%22starts_with%22%7D";
     let none = s.ms_ok(Method::GET, filter, None).await;
     assert_eq!(none["totalCount"], 0, "{none}");
@@ -1812,6 +1815,11 @@ async fn microsoft_existing_tenant_links_by_accepting_the_reseller_relationship(
     let bad_filter = s
         .ms(Method::GET, "/customers?filter=nope", None, None)
         .await;
-    assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST, "{}", bad_filter.body);
+    assert_eq!(
+        bad_filter.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_filter.body
+    );
     assert_eq!(bad_filter.body["code"], microsoft::codes::INVALID_INPUT);
 }

@@ -164,7 +164,9 @@ pub(crate) async fn list_customers(
                 ))
             })?;
             if f.operator != "starts_with" {
-                return Err(MsError::invalid_input("filter.Operator must be starts_with"));
+                return Err(MsError::invalid_input(
+                    "filter.Operator must be starts_with",
+                ));
             }
             if f.field != "Domain" && f.field != "CompanyName" {
                 return Err(MsError::invalid_input(
