@@ -82,11 +82,7 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
         ))
         .into());
     }
-    gw.limiter.admit(&format!(
-        "{}|{}",
-        principal.reseller_id.as_deref().unwrap_or(""),
-        principal.subject
-    ))?;
+    gw.limiter.admit(&principal, "grpc")?;
 
     let (mut parts, body) = request.into_parts();
     parts.headers.remove(http::header::AUTHORIZATION);

@@ -193,7 +193,10 @@ pub(crate) async fn run(
             loop {
                 tokio::select! {
                     _ = gw.shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(600)) => gw.idempotency.purge().await,
+                    _ = tokio::time::sleep(Duration::from_secs(600)) => {
+                        gw.idempotency.purge().await;
+                        gw.limiter.forget_idle();
+                    }
                 }
             }
         });

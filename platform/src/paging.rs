@@ -51,19 +51,20 @@ impl PageTokens {
         Self::new(&key)
     }
 
-    fn mac(&self, scope: &str, body: &[u8]) -> Vec<u8> {
+    /// The keyed MAC state over `scope` and `body` (the token carries its first 16 bytes).
+    fn mac(&self, scope: &str, body: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.key).expect("hmac accepts any key length");
         mac.update(scope.as_bytes());
         mac.update(&[0]);
         mac.update(body);
-        mac.finalize().into_bytes()[..16].to_vec()
+        mac
     }
 
     /// Encodes a cursor for `scope` (tenant + query).
     pub fn encode<T: Serialize>(&self, scope: &str, cursor: &T) -> String {
         let body = serde_json::to_vec(cursor).unwrap_or_default();
-        let mut bytes = self.mac(scope, &body);
+        let mut bytes = self.mac(scope, &body).finalize().into_bytes()[..16].to_vec();
         bytes.extend_from_slice(&body);
         URL_SAFE_NO_PAD.encode(bytes)
     }
@@ -83,9 +84,10 @@ impl PageTokens {
             return Err(invalid());
         }
         let (mac, body) = bytes.split_at(16);
-        if self.mac(scope, body) != mac {
-            return Err(invalid());
-        }
+        // Constant-time comparison: the time to refuse a forged token says nothing about the MAC.
+        self.mac(scope, body)
+            .verify_truncated_left(mac)
+            .map_err(|_| invalid())?;
         serde_json::from_slice(body)
             .map(Some)
             .map_err(|_| invalid())

@@ -202,7 +202,7 @@ async fn handle(
         ))));
     }
     gw.limiter
-        .admit(&rate_key(&principal))
+        .admit(&principal, "rest")
         .map_err(Problem::from)?;
 
     let body = read_body(gw, &parts.headers, body).await?;
@@ -349,14 +349,6 @@ async fn handle(
             Ok(response)
         }
     }
-}
-
-fn rate_key(principal: &Principal) -> String {
-    format!(
-        "{}|{}",
-        principal.reseller_id.as_deref().unwrap_or(""),
-        principal.subject
-    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Gateway integration tests against in-test fake backends.
 
 mod fakes;
+mod ops;
 mod properties;
 mod support;
 
