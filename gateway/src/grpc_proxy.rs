@@ -19,40 +19,57 @@ use crate::auth::API_KEY_HEADER;
 use crate::state::Gateway;
 
 /// The axum fallback proxying every call not served locally.
-pub(crate) async fn proxy(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+pub(crate) async fn proxy(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response {
     let started = Instant::now();
-    let trace_id = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split('-').nth(1))
-        .unwrap_or_default()
-        .to_string();
+    let trace = crate::observe::trace_of(&mut request);
     let path = request.uri().path().to_string();
     let mut subject = String::from("-");
-    let span = tracing::info_span!("grpc.proxy", rpc = %path, otel.kind = "server");
+    let span = tracing::info_span!(
+        "grpc.proxy",
+        rpc = %path,
+        trace_id = %trace.trace_id,
+        otel.kind = "server"
+    );
     platform::propagation::set_parent_from_headers(&span, request.headers());
-    let response = match forward(&gw, request, &mut subject).instrument(span).await {
+    let mut response = match forward(&gw, request, &mut subject)
+        .instrument(span.clone())
+        .await
+    {
         Ok(response) => response,
         Err(status) => status.into_http::<axum::body::Body>(),
     };
-    let grpc_status = response
-        .headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("0")
-        .to_string();
+    crate::observe::answer_span(response.headers_mut(), &span, &trace);
+    let code = grpc_code(response.headers());
+    let elapsed = started.elapsed();
+    let known = gw.api.method(&path).is_some();
+    crate::observe::record_request(
+        "grpc",
+        if known { &path } else { "unknown" },
+        "POST",
+        crate::observe::code_name(code),
+        elapsed,
+    );
     tracing::info!(
         target: "gateway::access",
         protocol = "grpc",
         principal = %subject,
         route = %path,
-        status = %grpc_status,
-        latency_us = started.elapsed().as_micros() as u64,
-        trace_id = %trace_id,
+        status = code as i32,
+        latency_us = elapsed.as_micros() as u64,
+        trace_id = %trace.trace_id,
+        request_id = %trace.request_id,
         "request"
     );
     response
+}
+
+/// The status of a trailers-only answer (`OK` when the status follows in the trailers).
+fn grpc_code(headers: &http::HeaderMap) -> tonic::Code {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(tonic::Code::Ok, tonic::Code::from_i32)
 }
 
 async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result<Response, Status> {
@@ -91,6 +108,8 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
     let identity = HeaderValue::from_str(&gw.identity.sign(&principal))
         .map_err(|_| Status::internal("internal error"))?;
     parts.headers.insert(IDENTITY_HEADER, identity);
+    // With span export on, the service's span is a child of the proxy's.
+    platform::propagation::inject_headers(&mut parts.headers);
     // Every public RPC takes a single request message (no client streaming), so the request is
     // read whole: this enforces the message size limit before anything reaches a service.
     let limit = gw.grpc_max_request_bytes;
@@ -125,6 +144,7 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
     let call = upstream.oneshot(forwarded);
     let response = match deadline {
         Some(deadline) => tokio::time::timeout(deadline, call).await.map_err(|_| {
+            crate::observe::record_upstream(&path, tonic::Code::DeadlineExceeded);
             Status::deadline_exceeded(format!(
                 "{path} did not answer within {} ms",
                 deadline.as_millis()
@@ -134,9 +154,23 @@ async fn forward(gw: &Gateway, request: Request, subject: &mut String) -> Result
     };
     let response = response.map_err(|error| {
         tracing::warn!(%error, route = %path, "upstream unavailable");
+        crate::observe::record_upstream(&path, tonic::Code::Unavailable);
         Status::unavailable("service unavailable")
     })?;
+    crate::observe::record_upstream(&path, grpc_code(response.headers()));
+    let streaming = gw.api.method(&path).is_some_and(|m| m.server_streaming);
     let response = response.map(axum::body::Body::new);
+    if !streaming {
+        return Ok(response);
+    }
+    // A server stream counts as open until its body is dropped (ended, cut off or abandoned).
+    let open = crate::observe::OpenStream::new("grpc");
+    let response = response.map(|body| {
+        axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+            let _ = &open;
+            frame
+        }))
+    });
     // A server stream ends with DEADLINE_EXCEEDED at the client's `grpc-timeout`, whether or not
     // the service behind (or the client) enforces it.
     match stream_deadline {

@@ -23,6 +23,7 @@ mod descriptor;
 mod grpc_proxy;
 mod idempotency;
 mod jwt;
+mod observe;
 mod openapi;
 mod problem;
 mod ratelimit;

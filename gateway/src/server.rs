@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::Settings;
 use crate::problem::Problem;
@@ -105,8 +104,7 @@ async fn openapi(State(gw): State<Arc<Gateway>>) -> Response {
 /// The REST router.
 pub(crate) fn rest_router(gw: Arc<Gateway>) -> Router {
     let layers = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn(crate::observe::trace_requests))
         .layer(cors(&gw.http.cors_allowed_origins))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             gw.http.concurrency_limit.max(1),
@@ -150,7 +148,8 @@ pub(crate) async fn run(
 
     let proxy = Router::new()
         .fallback(crate::grpc_proxy::proxy)
-        .with_state(gw.clone());
+        .with_state(gw.clone())
+        .layer(axum::middleware::from_fn(crate::observe::trace_requests));
     let mut routes = RoutesBuilder::from(proxy);
     routes.add_service(health);
     routes.add_service(reflection_v1.build_v1()?);
@@ -187,6 +186,12 @@ pub(crate) async fn run(
             gw.shutdown.cancel();
         });
     }
+    tokio::spawn(platform::db::sample_pool_gauges(
+        gw.store.database().clone(),
+        "gateway",
+        platform::outbox::GAUGE_INTERVAL,
+        gw.shutdown.clone(),
+    ));
     {
         let gw = gw.clone();
         tokio::spawn(async move {

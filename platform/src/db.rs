@@ -153,6 +153,31 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Sets `db_pool_connections{service, state = idle | used}` from the pool as it is now.
+    pub fn record_pool_gauges(&self, service: &'static str) {
+        let idle = self.pool.num_idle() as f64;
+        metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle").set(idle);
+        metrics::gauge!("db_pool_connections", "service" => service, "state" => "used")
+            .set(f64::from(self.pool.size()) - idle);
+    }
+}
+
+/// Records `db`'s pool gauges every `interval` until `shutdown` (for a component without an
+/// outbox; those with one use [`crate::outbox::sample_gauges`]).
+pub async fn sample_pool_gauges(
+    db: Database,
+    service: &'static str,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        db.record_pool_gauges(service);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {

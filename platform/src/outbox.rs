@@ -369,11 +369,7 @@ pub async fn sample_gauges(
             Ok(rows) => metrics::gauge!("outbox_backlog", "service" => service).set(rows as f64),
             Err(error) => tracing::warn!(%error, service, "cannot measure the outbox backlog"),
         }
-        let pool = db.pool();
-        let idle = pool.num_idle() as f64;
-        metrics::gauge!("db_pool_connections", "service" => service, "state" => "idle").set(idle);
-        metrics::gauge!("db_pool_connections", "service" => service, "state" => "used")
-            .set(f64::from(pool.size()) - idle);
+        db.record_pool_gauges(service);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}

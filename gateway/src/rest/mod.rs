@@ -98,37 +98,43 @@ pub(crate) fn build_routes(
 /// What the access log records about a request.
 #[derive(Default)]
 struct Outline {
-    route: String,
+    /// The matched route's template.
+    route: Option<String>,
     principal: Option<Principal>,
 }
 
 /// The fallback handler serving every `/v1/...` route.
-pub(crate) async fn dispatch(State(gw): State<Arc<Gateway>>, request: Request) -> Response {
+pub(crate) async fn dispatch(State(gw): State<Arc<Gateway>>, mut request: Request) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let trace_id = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split('-').nth(1))
-        .unwrap_or_default()
-        .to_string();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let mut outline = Outline {
-        route: request.uri().path().to_string(),
-        principal: None,
-    };
-    let span = tracing::info_span!("rest.server", http.method = %method, path = %outline.route, otel.kind = "server");
+    let trace = crate::observe::trace_of(&mut request);
+    let path = request.uri().path().to_string();
+    let mut outline = Outline::default();
+    let span = tracing::info_span!(
+        "rest.server",
+        http.method = %method,
+        path = %path,
+        trace_id = %trace.trace_id,
+        otel.kind = "server"
+    );
     platform::propagation::set_parent_from_headers(&span, request.headers());
-    let response = match handle(&gw, request, &mut outline).instrument(span).await {
+    let mut response = match handle(&gw, request, &mut outline)
+        .instrument(span.clone())
+        .await
+    {
         Ok(response) => response,
         Err(problem) => problem.into_response(),
     };
+    crate::observe::answer_span(response.headers_mut(), &span, &trace);
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    crate::observe::record_request(
+        "rest",
+        outline.route.as_deref().unwrap_or("unmatched"),
+        crate::observe::method_label(&method),
+        &status.to_string(),
+        elapsed,
+    );
     let principal = outline.principal.as_ref();
     tracing::info!(
         target: "gateway::access",
@@ -136,11 +142,11 @@ pub(crate) async fn dispatch(State(gw): State<Arc<Gateway>>, request: Request) -
         principal = principal.map(|p| p.subject.as_str()).unwrap_or("-"),
         role = principal.map(|p| p.role.as_str()).unwrap_or("-"),
         http.method = %method,
-        route = %outline.route,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        trace_id = %trace_id,
-        request_id = %request_id,
+        route = %outline.route.as_deref().unwrap_or(&path),
+        status,
+        latency_us = elapsed.as_micros() as u64,
+        trace_id = %trace.trace_id,
+        request_id = %trace.request_id,
         "request"
     );
     response
@@ -187,7 +193,7 @@ async fn handle(
 ) -> Result<Response, Problem> {
     let (parts, body) = request.into_parts();
     let (route, path_vars) = resolve(gw, &parts.method, parts.uri.path())?;
-    outline.route = route.pattern.clone();
+    outline.route = Some(route.pattern.clone());
     let principal = gw
         .auth
         .authenticate(&parts.headers)
@@ -247,7 +253,10 @@ async fn handle(
                 .begin(&principal, key, parts.method.as_str(), target, &body)
                 .await?
             {
-                Outcome::Replay(replay) => return Ok(replayed(replay)),
+                Outcome::Replay(replay) => {
+                    crate::observe::record_replay();
+                    return Ok(replayed(replay));
+                }
                 Outcome::Proceed(c) => claim = Some(c),
             }
         } else if gw.http.require_idempotency_key {
@@ -262,7 +271,7 @@ async fn handle(
         request: json,
         identity: gw.identity.sign(&principal),
         timeout: Some(timeout),
-        traceparent: parts.headers.get("traceparent").cloned(),
+        traceparent: crate::observe::upstream_traceparent(&parts.headers),
     };
 
     match route.invoker {
@@ -270,7 +279,10 @@ async fn handle(
             if let Some(claim) = claim {
                 gw.idempotency.release(claim).await;
             }
-            let stream = invoke(call).await.map_err(Problem::from)?;
+            let stream = invoke(call).await.map_err(|error| {
+                crate::observe::record_upstream(&route.grpc_path, error.code.grpc_code());
+                Problem::from(error)
+            })?;
             let (api, output) = (gw.clone(), method_info.output.clone());
             let stream = stream
                 .map(move |item| {
@@ -320,6 +332,7 @@ async fn handle(
                     (StatusCode::OK, value.to_string(), etag, stored)
                 }
                 Err(error) => {
+                    crate::observe::record_upstream(&route.grpc_path, error.code.grpc_code());
                     let problem = Problem::from(error);
                     let body = serde_json::to_string(&problem).unwrap_or_default();
                     (problem.status(), body.clone(), String::new(), body)

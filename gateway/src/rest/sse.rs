@@ -18,6 +18,7 @@ use crate::upstream::JsonStream;
 pub(crate) fn sse(gw: &Arc<Gateway>, stream: JsonStream) -> Response {
     let shutdown = gw.shutdown.clone();
     let max = gw.http.stream_max_duration();
+    let open = crate::observe::OpenStream::new("sse");
     let events = stream
         .enumerate()
         .map(|(i, item)| {
@@ -38,6 +39,10 @@ pub(crate) fn sse(gw: &Arc<Gateway>, stream: JsonStream) -> Response {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(max) => {}
             }
+        })
+        // The gauge falls when the stream is dropped (ended or the client went away).
+        .inspect(move |_| {
+            let _ = &open;
         });
     Sse::new(events)
         .keep_alive(KeepAlive::default())

@@ -22,6 +22,8 @@ use tonic::{Request, Response, Status};
 pub(crate) struct Observed {
     pub(crate) create_customer_calls: AtomicUsize,
     pub(crate) last_request_id: std::sync::Mutex<String>,
+    /// The `traceparent` of the last `ListPlans` call.
+    pub(crate) last_traceparent: std::sync::Mutex<String>,
     /// Creates and updates the fakes applied.
     pub(crate) writes: AtomicUsize,
     /// The last request message of each RPC, as the service decoded it (canonical proto3 JSON).
@@ -78,6 +80,9 @@ fake_impl! {
     catalog::catalog_service_server::CatalogService => Fake {
         async fn list_plans(&self, request: Request<catalog::ListPlansRequest>) -> Result<Response<catalog::ListPlansResponse>, Status> {
             let p = principal(&self.identity, &request)?;
+            if let (Ok(mut last), Some(value)) = (self.observed.last_traceparent.lock(), request.metadata().get("traceparent")) {
+                *last = value.to_str().unwrap_or_default().to_string();
+            }
             let r = request.into_inner();
             Ok(Response::new(catalog::ListPlansResponse {
                 plans: vec![catalog::Plan { id: "plan-1".into(), name: p.subject, description: r.query, ..Default::default() }],

@@ -52,3 +52,347 @@ async fn rate_limit_per_tenant_is_shared_by_all_users_of_a_reseller() {
     assert_eq!(h.get("/v1/plans", &other_reseller).await.status(), 200);
     assert_eq!(h.get("/v1/plans", &token(Role::Staff)).await.status(), 200);
 }
+
+/// The value of the first sample of `name` carrying every label of `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .find(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn token_of(subject: &str, reseller: &str) -> String {
+    gateway::demo_token(
+        SECRET,
+        ISSUER,
+        AUDIENCE,
+        subject,
+        "reseller_admin",
+        Some(reseller),
+        None,
+        Duration::from_secs(600),
+    )
+}
+
+async fn eventually_sample(name: &str, labels: &[(&str, &str)], at_least: f64) -> String {
+    let handle = marketplace_platform::metrics::install();
+    for _ in 0..200 {
+        let text = handle.render();
+        if sample(&text, name, labels).is_some_and(|v| v >= at_least) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no {name}{labels:?} >= {at_least} in:\n{}",
+        handle.render()
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_upstream_errors_limits_replays_streams_and_the_pool() {
+    let handle = marketplace_platform::metrics::install();
+    let h = Harness::start_with(marketplace_platform::db::Backend::Sqlite, |s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.requests_per_second = 0.01;
+        s.rate_limit.burst = 3.0;
+    })
+    .await;
+    let admin = token_of("metrics-admin", "r-metrics");
+    assert_eq!(h.get("/v1/plans", &admin).await.status(), 200);
+    assert_eq!(h.get("/v1/no-such-route", &admin).await.status(), 404);
+    // Provisioning is unreachable in the harness.
+    let unavailable = h
+        .get("/v1/provisioningJobs", &token(Role::Staff))
+        .await
+        .status();
+    assert_eq!(unavailable, 503);
+    // An idempotent replay.
+    for _ in 0..2 {
+        let response = h
+            .http
+            .post(h.url("/v1/customers"))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "metrics-replay")
+            .body(r#"{"name": "Contoso"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // The principal's third token went to the replay; the next call is refused.
+    assert_eq!(h.get("/v1/plans", &admin).await.status(), 429);
+    let channel = h.channel().await;
+    let grpc_user = token_of("metrics-grpc", "r-metrics-grpc");
+    assert_eq!(
+        raw_call(
+            channel.clone(),
+            "/marketplace.catalog.v1.CatalogService/ListPlans",
+            &[("authorization", format!("Bearer {grpc_user}"))]
+        )
+        .await,
+        tonic::Code::Ok
+    );
+
+    // Streams that stay open: one SSE, one gRPC server stream.
+    let sse_user = token_of("metrics-sse", "r-metrics-sse");
+    let mut sse = h.get("/v1/orders/forever:watch", &sse_user).await;
+    assert_eq!(sse.status(), 200);
+    assert!(sse.chunk().await.unwrap().is_some());
+    let mut orders = marketplace_proto::ordering::v1::order_service_client::OrderServiceClient::new(
+        channel.clone(),
+    );
+    let mut watch = tonic::Request::new(marketplace_proto::ordering::v1::WatchOrderRequest {
+        order_id: "forever".into(),
+        ..Default::default()
+    });
+    watch.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {grpc_user}").parse().unwrap(),
+    );
+    let mut stream = orders.watch_order(watch).await.unwrap().into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+
+    let text = eventually_sample(
+        "gateway_open_streams",
+        &[("protocol", "grpc")],
+        1.0,
+    )
+    .await;
+    assert!(
+        sample(&text, "gateway_open_streams", &[("protocol", "sse")]).is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    let rest = |route: &str, method: &str, status: &str| {
+        sample(
+            &text,
+            "gateway_requests_total",
+            &[
+                ("protocol", "rest"),
+                ("route", route),
+                ("method", method),
+                ("status", status),
+            ],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(rest("/v1/plans", "GET", "200") >= 1.0, "{text}");
+    assert!(rest("/v1/plans", "GET", "429") >= 1.0, "{text}");
+    assert!(rest("unmatched", "GET", "404") >= 1.0, "{text}");
+    assert!(rest("/v1/customers", "POST", "200") >= 2.0, "{text}");
+    assert!(
+        sample(
+            &text,
+            "gateway_request_duration_seconds_count",
+            &[("protocol", "rest"), ("route", "/v1/plans"), ("status", "200")]
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "gateway_requests_total",
+            &[
+                ("protocol", "grpc"),
+                ("route", "/marketplace.catalog.v1.CatalogService/ListPlans"),
+                ("status", "OK")
+            ]
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "gateway_upstream_errors_total",
+            &[("service", "provisioning"), ("code", "Unavailable")]
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "gateway_rate_limited_total",
+            &[("protocol", "rest"), ("scope", "principal")]
+        )
+        .is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "gateway_idempotency_replays_total", &[]).is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            "db_pool_connections",
+            &[("service", "gateway"), ("state", "idle")]
+        )
+        .is_some(),
+        "{text}"
+    );
+    drop(stream);
+    drop(sse);
+    drop(handle);
+}
+
+/// Log output captured by a test's own (thread-local) JSON subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut out) = self.0.lock() {
+            out.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The access log lines of `protocol`.
+    fn access(&self, protocol: &str) -> Vec<serde_json::Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["target"] == "gateway::access" && l["fields"]["protocol"] == protocol)
+            .collect()
+    }
+}
+
+fn trace_id_of(traceparent: &str) -> String {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[1].len(), 32, "{traceparent}");
+    assert!(parts[1].bytes().all(|b| b.is_ascii_hexdigit()), "{traceparent}");
+    assert_ne!(parts[1], "0".repeat(32));
+    parts[1].to_string()
+}
+
+// Current-thread runtime: the gateway's tasks log into this test's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn a_trace_is_started_logged_and_returned_when_the_caller_sends_none() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = Harness::start().await;
+
+    // REST without trace context.
+    let response = h.get("/v1/plans", &token(Role::ResellerUser)).await;
+    assert_eq!(response.status(), 200);
+    let traceparent = response.headers()["traceparent"].to_str().unwrap().to_string();
+    let trace_id = trace_id_of(&traceparent);
+    assert_eq!(response.headers()["x-request-id"], trace_id.as_str());
+    assert_eq!(
+        trace_id_of(&h.observed.last_traceparent.lock().unwrap()),
+        trace_id,
+        "the service call continues the trace"
+    );
+    let access = captured.access("rest");
+    assert!(
+        access
+            .iter()
+            .any(|l| l["fields"]["trace_id"] == trace_id.as_str()
+                && l["fields"]["request_id"] == trace_id.as_str()),
+        "{access:?}"
+    );
+    assert!(
+        access.iter().all(|l| l["fields"]["trace_id"]
+            .as_str()
+            .is_some_and(|t| t.len() == 32)),
+        "every access line has a trace id: {access:?}"
+    );
+
+    // REST with the caller's trace context and request id: both continue.
+    let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = h
+        .http
+        .get(h.url("/v1/plans"))
+        .bearer_auth(token(Role::ResellerUser))
+        .header("traceparent", given)
+        .header("x-request-id", "client-req-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        trace_id_of(response.headers()["traceparent"].to_str().unwrap()),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(response.headers()["x-request-id"], "client-req-1");
+    // A refused request is traced too.
+    let refused = h.get("/v1/plans", "not-a-token").await;
+    assert_eq!(refused.status(), 401);
+    let refused_id = trace_id_of(refused.headers()["traceparent"].to_str().unwrap());
+    assert!(
+        captured
+            .access("rest")
+            .iter()
+            .any(|l| l["fields"]["trace_id"] == refused_id.as_str() && l["fields"]["status"] == 401),
+        "{:?}",
+        captured.access("rest")
+    );
+
+    // gRPC without trace context: the same, in the response metadata.
+    let mut grpc = tonic::client::Grpc::new(h.channel().await);
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(Vec::new());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(Role::ResellerUser)).parse().unwrap(),
+    );
+    let response = grpc
+        .unary(
+            request,
+            http::uri::PathAndQuery::from_static(
+                "/marketplace.catalog.v1.CatalogService/ListPlans",
+            ),
+            crate::support::RawCodec,
+        )
+        .await
+        .unwrap();
+    let traceparent = response.metadata().get("traceparent").unwrap().to_str().unwrap();
+    let grpc_trace = trace_id_of(traceparent);
+    assert_ne!(grpc_trace, trace_id);
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap().to_str().unwrap(),
+        grpc_trace
+    );
+    assert_eq!(
+        trace_id_of(&h.observed.last_traceparent.lock().unwrap()),
+        grpc_trace
+    );
+    let access = captured.access("grpc");
+    assert!(
+        access
+            .iter()
+            .any(|l| l["fields"]["trace_id"] == grpc_trace.as_str()),
+        "{access:?}"
+    );
+}
