@@ -76,8 +76,8 @@ fn quota(rate: f64, burst: f64) -> Option<Quota> {
     let period = Duration::try_from_secs_f64(1.0 / rate)
         .unwrap_or(Duration::from_secs(3600))
         .max(Duration::from_nanos(1));
-    let burst = NonZeroU32::new(burst.clamp(1.0, f64::from(u32::MAX)) as u32)
-        .unwrap_or(NonZeroU32::MIN);
+    let burst =
+        NonZeroU32::new(burst.clamp(1.0, f64::from(u32::MAX)) as u32).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(period).map(|q| q.allow_burst(burst))
 }
 
@@ -126,7 +126,11 @@ impl RateLimiter {
 
     /// [`Self::check`] as a service error carrying the retry delay (counted in
     /// `gateway_rate_limited_total{protocol, scope}`).
-    pub(crate) fn admit(&self, principal: &Principal, protocol: &'static str) -> Result<(), ServiceError> {
+    pub(crate) fn admit(
+        &self,
+        principal: &Principal,
+        protocol: &'static str,
+    ) -> Result<(), ServiceError> {
         self.check(principal).map_err(|(scope, wait)| {
             metrics::counter!("gateway_rate_limited_total", "protocol" => protocol, "scope" => scope.as_str())
                 .increment(1);
@@ -202,7 +206,10 @@ mod tests {
         }
         let (scope, _) = limiter.check(&user("d", Some("r1"))).unwrap_err();
         assert_eq!(scope, Scope::Tenant);
-        assert!(limiter.check(&user("a", Some("r2"))).is_ok(), "tenants apart");
+        assert!(
+            limiter.check(&user("a", Some("r2"))).is_ok(),
+            "tenants apart"
+        );
         assert!(limiter.check(&user("s", None)).is_ok(), "staff: no tenant");
         limiter.forget_idle();
     }

@@ -25,7 +25,10 @@ async fn rate_limit_per_tenant_is_shared_by_all_users_of_a_reseller() {
     assert!(limited.headers().contains_key("retry-after"));
     let body = problem(limited, 429).await;
     assert!(
-        body["detail"].as_str().unwrap_or_default().contains("organization"),
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("organization"),
         "{body}"
     );
     let channel = h.channel().await;
@@ -92,10 +95,7 @@ async fn eventually_sample(name: &str, labels: &[(&str, &str)], at_least: f64) -
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!(
-        "no {name}{labels:?} >= {at_least} in:\n{}",
-        handle.render()
-    );
+    panic!("no {name}{labels:?} >= {at_least} in:\n{}", handle.render());
 }
 
 #[tokio::test]
@@ -163,12 +163,7 @@ async fn metrics_count_requests_upstream_errors_limits_replays_streams_and_the_p
     let mut stream = orders.watch_order(watch).await.unwrap().into_inner();
     assert!(stream.message().await.unwrap().is_some());
 
-    let text = eventually_sample(
-        "gateway_open_streams",
-        &[("protocol", "grpc")],
-        1.0,
-    )
-    .await;
+    let text = eventually_sample("gateway_open_streams", &[("protocol", "grpc")], 1.0).await;
     assert!(
         sample(&text, "gateway_open_streams", &[("protocol", "sse")]).is_some_and(|v| v >= 1.0),
         "{text}"
@@ -194,7 +189,11 @@ async fn metrics_count_requests_upstream_errors_limits_replays_streams_and_the_p
         sample(
             &text,
             "gateway_request_duration_seconds_count",
-            &[("protocol", "rest"), ("route", "/v1/plans"), ("status", "200")]
+            &[
+                ("protocol", "rest"),
+                ("route", "/v1/plans"),
+                ("status", "200")
+            ]
         )
         .is_some_and(|v| v >= 1.0),
         "{text}"
@@ -285,7 +284,10 @@ fn trace_id_of(traceparent: &str) -> String {
     let parts: Vec<&str> = traceparent.split('-').collect();
     assert_eq!(parts.len(), 4, "{traceparent}");
     assert_eq!(parts[1].len(), 32, "{traceparent}");
-    assert!(parts[1].bytes().all(|b| b.is_ascii_hexdigit()), "{traceparent}");
+    assert!(
+        parts[1].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{traceparent}"
+    );
     assert_ne!(parts[1], "0".repeat(32));
     parts[1].to_string()
 }
@@ -307,7 +309,10 @@ async fn a_trace_is_started_logged_and_returned_when_the_caller_sends_none() {
     // REST without trace context.
     let response = h.get("/v1/plans", &token(Role::ResellerUser)).await;
     assert_eq!(response.status(), 200);
-    let traceparent = response.headers()["traceparent"].to_str().unwrap().to_string();
+    let traceparent = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let trace_id = trace_id_of(&traceparent);
     assert_eq!(response.headers()["x-request-id"], trace_id.as_str());
     assert_eq!(
@@ -365,7 +370,9 @@ async fn a_trace_is_started_logged_and_returned_when_the_caller_sends_none() {
     let mut request = tonic::Request::new(Vec::new());
     request.metadata_mut().insert(
         "authorization",
-        format!("Bearer {}", token(Role::ResellerUser)).parse().unwrap(),
+        format!("Bearer {}", token(Role::ResellerUser))
+            .parse()
+            .unwrap(),
     );
     let response = grpc
         .unary(
@@ -377,11 +384,21 @@ async fn a_trace_is_started_logged_and_returned_when_the_caller_sends_none() {
         )
         .await
         .unwrap();
-    let traceparent = response.metadata().get("traceparent").unwrap().to_str().unwrap();
+    let traceparent = response
+        .metadata()
+        .get("traceparent")
+        .unwrap()
+        .to_str()
+        .unwrap();
     let grpc_trace = trace_id_of(traceparent);
     assert_ne!(grpc_trace, trace_id);
     assert_eq!(
-        response.metadata().get("x-request-id").unwrap().to_str().unwrap(),
+        response
+            .metadata()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap(),
         grpc_trace
     );
     assert_eq!(
