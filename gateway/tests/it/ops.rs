@@ -292,18 +292,30 @@ fn trace_id_of(traceparent: &str) -> String {
     parts[1].to_string()
 }
 
-// Current-thread runtime: the gateway's tasks log into this test's subscriber.
-#[tokio::test(flavor = "current_thread")]
+/// The process's log output from the first call on: a global JSON subscriber (a scoped one would
+/// miss events whose callsites another test thread registered first).
+fn captured() -> Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_current_span(true)
+                .with_env_filter("gateway::access=info")
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("the only global subscriber");
+            captured
+        })
+        .clone()
+}
+
+#[tokio::test]
 async fn a_trace_is_started_logged_and_returned_when_the_caller_sends_none() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = captured();
     let h = Harness::start().await;
 
     // REST without trace context.
