@@ -44,7 +44,7 @@ impl Authenticator {
             if token.starts_with(KEY_PREFIX) {
                 return self.api_keys.authenticate(token).await;
             }
-            return self.jwt.verify(token);
+            return self.jwt.verify(token).await;
         }
         if let Some(value) = headers.get(API_KEY_HEADER) {
             let key = value

@@ -1,13 +1,17 @@
-//! JWT bearer tokens for people: issuer, audience and keys from configuration. RS256/ES256 keys
-//! come from a JWKS file or URL (refreshed in the background); HS256 with a shared secret exists
-//! only for the embedded demo. `alg: none`, expired tokens, a wrong audience or issuer and a bad
+//! JWT bearer tokens for people: issuer, audience and keys from configuration. Public keys come
+//! from a JWKS file or URL (refreshed in the background, and fetched again at once — at most
+//! every `jwks_refetch_min_secs` — when a token names a `kid` the gateway does not know, so a
+//! rotated IdP key works from its first token). Each key verifies only the algorithm its JWK
+//! names in `alg` (RS256/384/512, PS256/384/512, ES256, ES384; without `alg`: RS256 for RSA,
+//! ES256/ES384 by curve); symmetric JWKs are ignored. HS256 with a shared secret exists only for
+//! the embedded demo. `alg: none`, expired tokens, a wrong audience or issuer and a bad
 //! signature are all refused as `UNAUTHENTICATED` without saying which check failed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use platform::config::Secret;
 use platform::error::{ServiceError, ServiceResult};
@@ -39,6 +43,8 @@ pub struct AuthSettings {
     pub jwks_url: Option<String>,
     /// How often the JWKS URL is fetched again.
     pub jwks_refresh_secs: u64,
+    /// Least time between two fetches of the JWKS URL caused by tokens with an unknown `kid`.
+    pub jwks_refetch_min_secs: u64,
     /// Clock skew tolerated on `exp`/`nbf` (seconds).
     pub leeway_secs: u64,
 }
@@ -52,6 +58,7 @@ impl Default for AuthSettings {
             jwks_file: None,
             jwks_url: None,
             jwks_refresh_secs: 300,
+            jwks_refetch_min_secs: 30,
             leeway_secs: 30,
         }
     }
@@ -178,8 +185,18 @@ pub(crate) struct JwtVerifier {
     hs256: Option<Arc<DecodingKey>>,
     file_keys: Arc<Vec<PublicKey>>,
     url_keys: Arc<RwLock<Arc<Vec<PublicKey>>>>,
+    /// Fetching the JWKS URL again on an unknown `kid`.
+    refetch: Option<Arc<Refetch>>,
     /// Recently verified tokens (by SHA-256), so a client's repeated calls skip the signature check.
     verified: Arc<Mutex<HashMap<[u8; 32], Verified>>>,
+}
+
+/// The JWKS URL and when it was last fetched for an unknown `kid` (the lock also makes
+/// concurrent requests with new kids wait for one fetch).
+struct Refetch {
+    url: String,
+    min_interval: Duration,
+    last: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// A cached verification: the principal, valid until the token expires or `CACHE_FOR` passes.
@@ -237,6 +254,13 @@ impl JwtVerifier {
                 .then(|| Arc::new(DecodingKey::from_secret(secret.as_bytes()))),
             file_keys: Arc::new(file_keys),
             url_keys: Arc::new(RwLock::new(Arc::new(url_keys))),
+            refetch: settings.jwks_url.clone().map(|url| {
+                Arc::new(Refetch {
+                    url,
+                    min_interval: Duration::from_secs(settings.jwks_refetch_min_secs),
+                    last: tokio::sync::Mutex::new(None),
+                })
+            }),
             verified: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -269,8 +293,10 @@ impl JwtVerifier {
         });
     }
 
-    /// Verifies a token and returns its principal (reusing a recent verification of the same token).
-    pub(crate) fn verify(&self, token: &str) -> ServiceResult<Principal> {
+    /// Verifies a token and returns its principal (reusing a recent verification of the same
+    /// token). A token whose `kid` no key has makes the JWKS URL be fetched again first (at
+    /// most once per `jwks_refetch_min_secs`).
+    pub(crate) async fn verify(&self, token: &str) -> ServiceResult<Principal> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = jsonwebtoken::get_current_timestamp();
         if let Ok(cache) = self.verified.lock()
@@ -279,7 +305,15 @@ impl JwtVerifier {
         {
             return Ok(hit.principal.clone());
         }
-        let (principal, exp) = self.verify_uncached(token)?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ServiceError::unauthenticated("invalid token"))?;
+        if let Some(kid) = header.kid.as_deref()
+            && header.alg != Algorithm::HS256
+            && !self.knows(kid)
+        {
+            self.refetch_for(kid).await;
+        }
+        let (principal, exp) = self.verify_uncached(token, &header)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= CACHE_ENTRIES {
                 cache.retain(|_, v| now < v.valid_until);
@@ -299,9 +333,51 @@ impl JwtVerifier {
         Ok(principal)
     }
 
-    fn verify_uncached(&self, token: &str) -> ServiceResult<(Principal, u64)> {
+    fn url_keys(&self) -> Arc<Vec<PublicKey>> {
+        self.url_keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Whether a configured key has `kid`.
+    fn knows(&self, kid: &str) -> bool {
+        self.file_keys
+            .iter()
+            .chain(self.url_keys().iter())
+            .any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// Fetches the JWKS URL again for an unknown `kid`, unless it was fetched less than
+    /// `jwks_refetch_min_secs` ago (or another request just did, finding the key).
+    async fn refetch_for(&self, kid: &str) {
+        let Some(refetch) = &self.refetch else {
+            return;
+        };
+        let mut last = refetch.last.lock().await;
+        if self.knows(kid) || last.is_some_and(|at| at.elapsed() < refetch.min_interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        match fetch_jwks(&refetch.url).await {
+            Ok(fresh) => {
+                tracing::info!(kid, keys = fresh.len(), "JWKS fetched again for an unknown key id");
+                if let Ok(mut guard) = self.url_keys.write() {
+                    *guard = Arc::new(fresh);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, kid, "JWKS fetch for an unknown key id failed; keeping the previous keys")
+            }
+        }
+    }
+
+    fn verify_uncached(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+    ) -> ServiceResult<(Principal, u64)> {
         let invalid = || ServiceError::unauthenticated("invalid token");
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -315,17 +391,13 @@ impl JwtVerifier {
                     .map_err(|_| invalid())?
                     .claims
             }
-            Algorithm::RS256 | Algorithm::ES256 => {
-                let url_keys = self
-                    .url_keys
-                    .read()
-                    .map(|k| k.clone())
-                    .map_err(|_| invalid())?;
+            alg if public_key_algorithm(alg) => {
+                let url_keys = self.url_keys();
                 let candidates = self
                     .file_keys
                     .iter()
                     .chain(url_keys.iter())
-                    .filter(|k| k.algorithm == header.alg)
+                    .filter(|k| k.algorithm == alg)
                     .filter(|k| header.kid.is_none() || k.kid == header.kid);
                 let mut verified = None;
                 for candidate in candidates {
@@ -344,15 +416,60 @@ impl JwtVerifier {
     }
 }
 
+/// The public-key algorithms JWKS keys may verify.
+fn public_key_algorithm(alg: Algorithm) -> bool {
+    use Algorithm as A;
+    matches!(
+        alg,
+        A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512 | A::ES256 | A::ES384
+    )
+}
+
+/// The algorithm a JWK verifies: its `alg` when that fits the key type, else the usual one for
+/// the key type (RS256; ES256 / ES384 by curve); `None` for keys we do not verify with.
+fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    use Algorithm as A;
+    let named = match jwk.common.key_algorithm {
+        None => None,
+        Some(KeyAlgorithm::RS256) => Some(A::RS256),
+        Some(KeyAlgorithm::RS384) => Some(A::RS384),
+        Some(KeyAlgorithm::RS512) => Some(A::RS512),
+        Some(KeyAlgorithm::PS256) => Some(A::PS256),
+        Some(KeyAlgorithm::PS384) => Some(A::PS384),
+        Some(KeyAlgorithm::PS512) => Some(A::PS512),
+        Some(KeyAlgorithm::ES256) => Some(A::ES256),
+        Some(KeyAlgorithm::ES384) => Some(A::ES384),
+        // Symmetric, encryption-only or unsupported: never a verification key here.
+        Some(_) => return None,
+    };
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => match named {
+            None => Some(A::RS256),
+            Some(alg @ (A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512)) => {
+                Some(alg)
+            }
+            Some(_) => None,
+        },
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let by_curve = match ec.curve {
+                EllipticCurve::P256 => A::ES256,
+                EllipticCurve::P384 => A::ES384,
+                _ => return None,
+            };
+            named.map_or(Some(by_curve), |alg| (alg == by_curve).then_some(alg))
+        }
+        _ => None,
+    }
+}
+
 fn parse_jwks(text: &str) -> anyhow::Result<Vec<PublicKey>> {
     let set: JwkSet =
         serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a JWKS document: {e}"))?;
     let mut keys = Vec::new();
     for jwk in &set.keys {
-        let algorithm = match &jwk.algorithm {
-            AlgorithmParameters::RSA(_) => Algorithm::RS256,
-            AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-            _ => continue,
+        let Some(algorithm) = jwk_algorithm(jwk) else {
+            tracing::warn!(kid = ?jwk.common.key_id, alg = ?jwk.common.key_algorithm, "JWKS key ignored: not a supported signature key");
+            continue;
         };
         let key = DecodingKey::from_jwk(jwk)
             .map_err(|e| anyhow::anyhow!("bad key {:?}: {e}", jwk.common.key_id))?;
@@ -395,6 +512,28 @@ mod tests {
         assert_eq!(
             settings.jwks_url.as_deref(),
             Some("https://idp.example/jwks")
+        );
+    }
+
+    #[test]
+    fn jwks_keys_verify_only_their_named_algorithm_and_symmetric_keys_are_ignored() {
+        let text = r#"{"keys": [
+            {"kty": "oct", "kid": "hmac", "alg": "HS256", "k": "c2VjcmV0"},
+            {"kty": "EC", "kid": "p256-named-384", "alg": "ES384", "crv": "P-256", "x": "fjT3UIRpWcJ3mNIdJC12avBg7QdI8PyFcO-1x8Mb92Y", "y": "MbfhCblRXviT_oLYGfDNr2it458ySFcUqyk2QqLQ2Go"},
+            {"kty": "EC", "kid": "p256", "crv": "P-256", "x": "fjT3UIRpWcJ3mNIdJC12avBg7QdI8PyFcO-1x8Mb92Y", "y": "MbfhCblRXviT_oLYGfDNr2it458ySFcUqyk2QqLQ2Go"},
+            {"kty": "RSA", "kid": "rsa", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "e": "AQAB", "alg": "PS256"}
+        ]}"#;
+        let keys = parse_jwks(text).unwrap();
+        let named: Vec<_> = keys
+            .iter()
+            .map(|k| (k.kid.clone().unwrap_or_default(), k.algorithm))
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                ("p256".to_string(), Algorithm::ES256),
+                ("rsa".to_string(), Algorithm::PS256)
+            ]
         );
     }
 }

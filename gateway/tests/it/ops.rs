@@ -425,3 +425,107 @@ async fn a_trace_is_started_logged_and_returned_when_the_caller_sends_none() {
         "{access:?}"
     );
 }
+
+const RSA_PEM: &str = include_str!("keys/rsa-test-only.pem");
+const EC384_PEM: &str = include_str!("keys/ec384-test-only.pem");
+/// The IdP's JWKS after a rotation: an RS384, a PS256 (same RSA key) and an ES384 key.
+const ROTATED_JWKS: &str = include_str!("keys/rotated-jwks.json");
+
+fn id_token(alg: jsonwebtoken::Algorithm, kid: &str, key: &jsonwebtoken::EncodingKey) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({
+            "sub": format!("idp-{kid}"), "role": "reseller_admin", "reseller_id": "r1",
+            "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "iat": now
+        }),
+        key,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_unknown_kid_fetches_the_jwks_again_at_once_and_keys_verify_their_own_alg() {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    // An IdP whose JWKS starts empty of the keys the tokens below use.
+    let served = Arc::new(Mutex::new(r#"{"keys": []}"#.to_string()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let app = {
+        let (served, fetches) = (served.clone(), fetches.clone());
+        axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (served, fetches) = (served.clone(), fetches.clone());
+                async move {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    served.lock().unwrap().clone()
+                }
+            }),
+        )
+    };
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = Harness::start_with(marketplace_platform::db::Backend::Sqlite, move |s| {
+        s.auth.jwks_url = Some(jwks_url);
+        s.auth.jwks_refresh_secs = 3600;
+        s.auth.jwks_refetch_min_secs = 3600;
+    })
+    .await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "fetched at start");
+
+    // The IdP rotates; the first token with a new kid works without waiting for the refresh.
+    *served.lock().unwrap() = ROTATED_JWKS.to_string();
+    let rsa = EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap();
+    let ec384 = EncodingKey::from_ec_pem(EC384_PEM.as_bytes()).unwrap();
+    let rs384 = id_token(Algorithm::RS384, "rot-rs384", &rsa);
+    assert_eq!(h.get("/v1/plans", &rs384).await.status(), 200);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "one immediate fetch");
+    assert_eq!(
+        h.get("/v1/plans", &id_token(Algorithm::PS256, "rot-ps256", &rsa))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        h.get("/v1/plans", &id_token(Algorithm::ES384, "rot-es384", &ec384))
+            .await
+            .status(),
+        200
+    );
+    let channel = h.channel().await;
+    assert_eq!(
+        raw_call(
+            channel,
+            "/marketplace.catalog.v1.CatalogService/ListPlans",
+            &[("authorization", format!("Bearer {rs384}"))]
+        )
+        .await,
+        tonic::Code::Ok
+    );
+
+    // A key verifies only the algorithm its JWK names.
+    for confused in [
+        id_token(Algorithm::RS256, "rot-rs384", &rsa),
+        id_token(Algorithm::RS384, "rot-ps256", &rsa),
+        id_token(Algorithm::PS256, "rot-rs384", &rsa),
+    ] {
+        problem(h.get("/v1/plans", &confused).await, 401).await;
+    }
+
+    // Unknown kids do not make the gateway hammer the IdP: at most one fetch per interval.
+    for i in 0..5 {
+        let unknown = id_token(Algorithm::RS384, &format!("nobody-{i}"), &rsa);
+        problem(h.get("/v1/plans", &unknown).await, 401).await;
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "rate-limited: no fetch within jwks_refetch_min_secs"
+    );
+}
