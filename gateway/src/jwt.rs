@@ -361,7 +361,11 @@ impl JwtVerifier {
         *last = Some(Instant::now());
         match fetch_jwks(&refetch.url).await {
             Ok(fresh) => {
-                tracing::info!(kid, keys = fresh.len(), "JWKS fetched again for an unknown key id");
+                tracing::info!(
+                    kid,
+                    keys = fresh.len(),
+                    "JWKS fetched again for an unknown key id"
+                );
                 if let Ok(mut guard) = self.url_keys.write() {
                     *guard = Arc::new(fresh);
                 }

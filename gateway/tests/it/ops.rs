@@ -493,9 +493,12 @@ async fn an_unknown_kid_fetches_the_jwks_again_at_once_and_keys_verify_their_own
         200
     );
     assert_eq!(
-        h.get("/v1/plans", &id_token(Algorithm::ES384, "rot-es384", &ec384))
-            .await
-            .status(),
+        h.get(
+            "/v1/plans",
+            &id_token(Algorithm::ES384, "rot-es384", &ec384)
+        )
+        .await
+        .status(),
         200
     );
     let channel = h.channel().await;
