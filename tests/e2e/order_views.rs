@@ -601,6 +601,43 @@ async fn markup_orders(m: &Marketplace, mode: Mode) {
         "{mode:?}: {after}"
     );
 
+    // Deleting the markup reprices again: a second markup order, the old markup back.
+    let markup_id = markup["id"].as_str().expect("markup id").to_string();
+    let (status, body) = m
+        .call(
+            Method::DELETE,
+            &format!("/v1/resellers/{RESELLER}/markups/{markup_id}"),
+            &m.token,
+            None,
+        )
+        .await;
+    assert!(
+        status.is_success(),
+        "{mode:?}: delete markup: {status} {body}"
+    );
+    let listed = m
+        .eventually(
+            &format!("/v1/orders?view=ORDER_VIEW_ALL&customerId={customer_id}&pageSize=50"),
+            Duration::from_secs(30),
+            |v| {
+                orders(v)
+                    .iter()
+                    .filter(|o| is_markup_order(o) && o["status"] == "ORDER_STATUS_COMPLETED")
+                    .count()
+                    == 2
+            },
+        )
+        .await;
+    let second = orders(&listed)
+        .into_iter()
+        .find(|o| is_markup_order(o) && o["id"] != order_id.as_str())
+        .expect("second markup order");
+    assert_eq!(
+        second["items"][0]["price"]["unitMarkup"]["amountMinor"], old_markup,
+        "{mode:?}: back to the markup before: {second}"
+    );
+    let second_id = second["id"].as_str().expect("id").to_string();
+
     // Staff see it too.
     let staff = m.token_for("staff", None, None);
     let (status, seen) = m
@@ -636,10 +673,12 @@ async fn markup_orders(m: &Marketplace, mode: Mode) {
                 "{mode:?}: {role} still sees its purchase"
             );
         }
-        let (status, body) = m
-            .call(Method::GET, &format!("/v1/orders/{order_id}"), &token, None)
-            .await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{mode:?}: {role}: {body}");
+        for hidden in [&order_id, &second_id] {
+            let (status, body) = m
+                .call(Method::GET, &format!("/v1/orders/{hidden}"), &token, None)
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{mode:?}: {role}: {body}");
+        }
         let status = client
             .get_order(grpc_request(
                 pb::GetOrderRequest {
