@@ -179,6 +179,18 @@ async fn started_and_deleted(m: &Marketplace, mode: Mode) {
     assert_eq!(started["items"][0]["id"], started_line.as_str());
     assert_eq!(started["items"][0]["quantity"], 3);
     assert!(!started["number"].as_str().unwrap_or_default().is_empty());
+    // Priced with the cart's live prices (as the cart shows them).
+    let cart = m.get(&format!("/v1/carts/{started_cart}")).await;
+    let unit = cart["lines"][0]["price"]["unitPrice"].clone();
+    assert!(
+        unit["amountMinor"].is_string(),
+        "{mode:?}: cart priced: {cart}"
+    );
+    assert_eq!(started["items"][0]["price"]["unitPrice"], unit, "{started}");
+    assert_eq!(
+        started["totalPrice"], started["items"][0]["price"]["totalPrice"],
+        "{mode:?}: {started}"
+    );
     // The detail answers too, and follows the cart's changes.
     let (status, _) = m
         .call(
@@ -192,6 +204,15 @@ async fn started_and_deleted(m: &Marketplace, mode: Mode) {
     let detail = m.get(&format!("/v1/orders/{started_id}")).await;
     assert_eq!(detail["status"], "ORDER_STATUS_STARTED");
     assert_eq!(detail["items"][0]["quantity"], 4, "{detail}");
+    let cart = m.get(&format!("/v1/carts/{started_cart}")).await;
+    assert_eq!(
+        detail["items"][0]["price"]["totalPrice"], cart["lines"][0]["price"]["totalPrice"],
+        "{mode:?}: repriced for 4 seats: {detail} vs {cart}"
+    );
+    assert_eq!(
+        detail["totalPrice"],
+        cart["lines"][0]["price"]["totalPrice"]
+    );
 
     // A discarded cart is a DELETED order, still in the recent view, its lines kept.
     let (deleted_cart, _) = cart_with_line(m, &customer_id, 1).await;

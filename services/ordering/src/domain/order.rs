@@ -228,8 +228,16 @@ impl Order {
     }
 
     /// Makes a STARTED order show its cart as it is now: customer, lines (a removed line, or
-    /// every line of a discarded cart, is a DELETED item).
+    /// every line of a discarded cart, is a DELETED item). A line whose seats did not change
+    /// keeps its price; the others are unpriced until [`Order::price_started`].
     pub fn mirror(&mut self, cart: &Cart, customer_name: &str, now: i64) {
+        let before = std::mem::take(&mut self.items);
+        let kept_price = |id: &str, quantity: i32| {
+            before
+                .iter()
+                .find(|i| i.id == id && i.quantity == quantity)
+                .map(|i| i.price.clone())
+        };
         self.customer_id = cart.customer_id.clone();
         self.customer_name = customer_name.to_string();
         self.items = cart
@@ -245,10 +253,12 @@ impl Order {
                 quantity: line.quantity,
                 previous_quantity: 0,
                 parameters: line.parameters.clone(),
-                price: ItemPrice {
-                    currency_code: cart.currency_code.clone(),
-                    ..ItemPrice::default()
-                },
+                price: kept_price(&line.id, line.quantity)
+                    .filter(|_| line.status == LineStatus::Active)
+                    .unwrap_or_else(|| ItemPrice {
+                        currency_code: cart.currency_code.clone(),
+                        ..ItemPrice::default()
+                    }),
                 status: if line.status == LineStatus::Active && cart.status == CartStatus::Active {
                     ItemStatus::Pending
                 } else {
@@ -265,6 +275,29 @@ impl Order {
             .collect();
         self.updated_at = now;
         self.recompute_totals();
+    }
+
+    /// Prices a STARTED order's live items with the cart's live prices (by line id) when each
+    /// still has the seats it was priced for; returns whether anything changed.
+    pub fn price_started(&mut self, prices: &BTreeMap<String, (i32, ItemPrice)>) -> bool {
+        let mut changed = false;
+        for item in self
+            .items
+            .iter_mut()
+            .filter(|i| i.status == ItemStatus::Pending)
+        {
+            if let Some((quantity, price)) = prices.get(&item.id)
+                && *quantity == item.quantity
+                && item.price != *price
+            {
+                item.price = price.clone();
+                changed = true;
+            }
+        }
+        if changed {
+            self.recompute_totals();
+        }
+        changed
     }
 
     /// Whether any item goes to Autodesk (one order at a time).
@@ -533,6 +566,71 @@ mod tests {
             request_key: String::new(),
             submit_request_id: String::new(),
         }
+    }
+
+    #[test]
+    fn a_started_order_mirrors_its_cart_and_keeps_prices_of_unchanged_lines() {
+        use crate::domain::cart::{Cart, CartLine, LineStatus};
+        let mut cart = Cart::new(
+            "cart".into(),
+            "r".into(),
+            "c".into(),
+            "USD".into(),
+            Actor::default(),
+            0,
+        );
+        let plan = PlanInfo {
+            plan_id: "p".into(),
+            min_quantity: 1,
+            max_quantity: 10,
+            active: true,
+            ..PlanInfo::default()
+        };
+        for id in ["a", "b"] {
+            let line = CartLine {
+                id: id.into(),
+                plan: plan.clone(),
+                quantity: 2,
+                parameters: BTreeMap::new(),
+                status: LineStatus::Active,
+                parent_line_id: String::new(),
+                request_id: String::new(),
+            };
+            cart.add_line(line, 1).unwrap();
+        }
+        let mut o = Order::started(&cart, "Contoso", 1);
+        assert_eq!(o.status, OrderStatus::Started);
+        assert_eq!(o.items.len(), 2);
+        let priced = |total| ItemPrice {
+            currency_code: "USD".into(),
+            total_price: total,
+            ..ItemPrice::default()
+        };
+        let prices: BTreeMap<String, (i32, ItemPrice)> = [
+            ("a".to_string(), (2, priced(200))),
+            ("b".to_string(), (3, priced(999))),
+        ]
+        .into_iter()
+        .collect();
+        assert!(o.price_started(&prices));
+        // b was priced for 3 seats, it has 2: left unpriced.
+        assert_eq!(o.total_price, 200);
+        cart.update_line("b", 3, BTreeMap::new(), 2).unwrap();
+        o.mirror(&cart, "Contoso", 2);
+        assert_eq!(
+            o.items[0].price.total_price, 200,
+            "unchanged line keeps its price"
+        );
+        assert!(o.price_started(&prices));
+        assert_eq!(o.total_price, 1199);
+        cart.remove_line("a", 3).unwrap();
+        o.mirror(&cart, "Contoso", 3);
+        assert_eq!(o.items[0].status, ItemStatus::Deleted);
+        assert_eq!(o.total_price, 999);
+        cart.discard(4);
+        o.mirror(&cart, "Contoso", 4);
+        assert!(o.items.iter().all(|i| i.status == ItemStatus::Deleted));
+        assert_eq!(o.total_price, 0);
     }
 
     #[test]

@@ -53,6 +53,23 @@ impl Carts {
         convert::cart(cart, self.0.now(), &prices, p.role.is_customer())
     }
 
+    /// Renders a cart just changed, pricing its STARTED order with the same live prices.
+    async fn render_changed(&self, p: &Principal, cart: &Cart) -> pb::Cart {
+        let prices = live_prices(&self.0, p, cart).await;
+        let seats: BTreeMap<String, (i32, ItemPrice)> = cart
+            .active_lines()
+            .filter_map(|(_, l)| {
+                prices
+                    .get(&l.id)
+                    .map(|pr| (l.id.clone(), (l.quantity, pr.clone())))
+            })
+            .collect();
+        if let Err(error) = placing::price_started(&self.0, cart, &seats).await {
+            tracing::warn!(%error, cart_id = %cart.id, "started order left unpriced");
+        }
+        convert::cart(cart, self.0.now(), &prices, p.role.is_customer())
+    }
+
     async fn customer_of(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -111,7 +128,7 @@ impl Carts {
         placing::sync_started(ctx, &mut tx, &mut cart, now).await?;
         ctx.store.insert_cart(&mut tx, &cart).await?;
         tx.commit().await?;
-        Ok(self.render(p, &cart).await)
+        Ok(self.render_changed(p, &cart).await)
     }
 
     async fn get(&self, p: &Principal, id: &str) -> Result<pb::Cart, ServiceError> {
@@ -181,7 +198,7 @@ impl Carts {
         ctx.store.update_cart(&mut tx, &cart).await?;
         tx.commit().await?;
         ctx.outbox.notify();
-        Ok(self.render(p, &cart).await)
+        Ok(self.render_changed(p, &cart).await)
     }
 
     async fn update(

@@ -16,7 +16,7 @@ pub(crate) use checkout::checkout;
 pub(crate) use notes::add_note;
 pub(crate) use resubmit::resubmit;
 pub(crate) use resume::resume_waiting_on_profile;
-pub(crate) use started::sync as sync_started;
+pub(crate) use started::{price as price_started, sync as sync_started};
 pub(crate) use submit::submit;
 
 use marketplace_proto::events::v1 as ev;

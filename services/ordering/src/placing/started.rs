@@ -6,13 +6,15 @@
 //! The order is kept in step with its cart inside the cart's own transaction; each change stores
 //! it anew under its id (the row is replaced, its version bumped).
 
+use std::collections::BTreeMap;
+
 use platform::ServiceError;
 use sqlx::AnyConnection;
 
 use super::order_name;
 use crate::context::Ctx;
 use crate::domain::cart::{Cart, CartStatus};
-use crate::domain::order::Order;
+use crate::domain::order::{ItemPrice, Order};
 use crate::domain::state::OrderStatus;
 use crate::events::{self, reseller_facts};
 
@@ -79,6 +81,30 @@ pub(crate) async fn sync(
         order.version += 1;
     }
     store(ctx, conn, &order).await
+}
+
+/// Best effort after a cart change committed: prices the cart's STARTED order with the live
+/// prices just quoted for the cart (line id → seats, price), unless the order changed since.
+pub(crate) async fn price(
+    ctx: &Ctx,
+    cart: &Cart,
+    prices: &BTreeMap<String, (i32, ItemPrice)>,
+) -> Result<(), ServiceError> {
+    if prices.is_empty() || cart.status != CartStatus::Active {
+        return Ok(());
+    }
+    let mut tx = ctx.store.begin().await?;
+    let Some(mut order) = started_order(ctx, &mut tx, cart).await? else {
+        return Ok(());
+    };
+    if !order.price_started(prices) {
+        return Ok(());
+    }
+    let base = order.version;
+    order.version += 1;
+    ctx.store.update_order(&mut tx, &order, base).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn customer_name(
