@@ -88,6 +88,21 @@ pub const MATRIX: &[(&str, &[Role])] = &[
         "ordering.v1.SubscriptionService/UpdateAssignedLicenses",
         BUYERS,
     ),
+    // sandbox test clocks (staff, and reseller admins for their own clocks)
+    (
+        "ordering.v1.TestClockService/CreateTestClock",
+        RESELLER_ADMINS,
+    ),
+    ("ordering.v1.TestClockService/GetTestClock", RESELLER_ADMINS),
+    ("ordering.v1.TestClockService/ListTestClocks", RESELLER_ADMINS),
+    (
+        "ordering.v1.TestClockService/AttachTestClockCustomer",
+        RESELLER_ADMINS,
+    ),
+    (
+        "ordering.v1.TestClockService/AdvanceTestClock",
+        RESELLER_ADMINS,
+    ),
     // provisioning operations
     ("provisioning.v1.ProvisioningService/ListJobs", RESELLERS),
     ("provisioning.v1.ProvisioningService/GetJob", RESELLERS),

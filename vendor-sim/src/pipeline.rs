@@ -38,6 +38,21 @@ const JOURNALED_HEADERS: &[&str] = &[
     "content-type",
 ];
 
+/// Header with the caller's business time for this request (RFC 3339): the marketplace sends
+/// the customer's test-clock time, so simulator and marketplace agree on every date.
+pub(crate) const SANDBOX_TIME_HEADER: &str = "x-sandbox-time";
+
+tokio::task_local! {
+    /// The business time of the request being handled, when its caller sent one.
+    pub(crate) static REQUEST_TIME: Option<time::OffsetDateTime>;
+}
+
+/// The `x-sandbox-time` of a request, if present and valid.
+fn request_time(headers: &HeaderMap) -> Option<time::OffsetDateTime> {
+    let value = headers.get(SANDBOX_TIME_HEADER)?.to_str().ok()?;
+    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339).ok()
+}
+
 /// The middleware (`route_layer`) in front of every vendor route.
 pub(crate) async fn vendor_pipeline(
     State((sim, vendor)): State<(VendorSim, Vendor)>,
@@ -45,7 +60,8 @@ pub(crate) async fn vendor_pipeline(
     next: Next,
 ) -> Response {
     let operation = operation_of(vendor, req.method(), req.extensions().get::<MatchedPath>());
-    match tokio::spawn(process(sim, vendor, operation, req, next)).await {
+    let at = request_time(req.headers());
+    match tokio::spawn(REQUEST_TIME.scope(at, process(sim, vendor, operation, req, next))).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, operation, "simulator request task failed");

@@ -45,8 +45,12 @@ impl SimState {
         }
     }
 
-    /// Business time: the clock plus the test offset.
+    /// Business time: the customer's time of the request in flight when its caller sent one
+    /// (`x-sandbox-time`, a marketplace test clock), else the clock plus the test offset.
     pub(crate) fn now(&self, config: &SimConfig) -> OffsetDateTime {
+        if let Ok(Some(at)) = crate::pipeline::REQUEST_TIME.try_with(|t| *t) {
+            return at;
+        }
         config.clock.now() + self.now_offset
     }
 

@@ -16,6 +16,7 @@ mod render;
 pub(crate) mod routes;
 pub(crate) mod sse;
 pub(crate) mod subscriptions;
+pub(crate) mod test_clocks;
 pub(crate) mod transcode;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub(crate) fn registry() -> Registry {
     carts::register(&mut registry);
     orders::register(&mut registry);
     subscriptions::register(&mut registry);
+    test_clocks::register(&mut registry);
     provisioning::register(&mut registry);
     notifications::register(&mut registry);
     api_keys::register(&mut registry);

@@ -177,6 +177,7 @@ pub(crate) fn fulfilment_requested(
     item: &OrderItem,
     reseller: &ev::ResellerFacts,
     customer: &ev::CustomerFacts,
+    test_clock_offset_ms: i64,
 ) -> Payload {
     let mut reseller = reseller.clone();
     let mut customer = customer.clone();
@@ -201,6 +202,7 @@ pub(crate) fn fulfilment_requested(
         subscription_id: item.subscription_id.clone(),
         vendor_subscription_id: item.vendor_subscription_id.clone(),
         resubmission: item.resubmission,
+        test_clock_offset_ms,
     })
 }
 
@@ -357,7 +359,7 @@ async fn apply(
         tracing::info!(order_id, item_id, request_id, current = %item.request_id(), "event of an earlier attempt; ignored");
         return Ok(());
     }
-    let now = ctx.now();
+    let now = ctx.now_for(conn, &order.customer_id).await?;
     let target = match &outcome {
         Outcome::Progressed if item.status == ItemStatus::Provisioning => None,
         Outcome::Progressed => Some(ItemStatus::Provisioning),

@@ -8,6 +8,7 @@
 extern crate marketplace_platform as platform;
 
 mod catalog;
+mod clocks;
 mod context;
 pub mod domain;
 mod events;
@@ -26,6 +27,7 @@ use marketplace_proto::ordering::v1::customer_service_server::CustomerServiceSer
 use marketplace_proto::ordering::v1::order_service_server::OrderServiceServer;
 use marketplace_proto::ordering::v1::reseller_service_server::ResellerServiceServer;
 use marketplace_proto::ordering::v1::subscription_service_server::SubscriptionServiceServer;
+use marketplace_proto::ordering::v1::test_clock_service_server::TestClockServiceServer;
 use platform::consumer::Consumer;
 use platform::db::{Database, Migrations};
 use platform::outbox::{Outbox, Relay, RelaySettings};
@@ -76,6 +78,18 @@ pub struct Settings {
     /// do it. Default true.
     #[serde(default = "default_true")]
     pub outbox_relay: bool,
+    /// Sandbox test clocks (TestClockService; customers attached to a clock live at its
+    /// time). Default false; the embedded configuration turns it on, production leaves it off.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// How long an advancing test clock waits for the orders of its customers in flight to be
+    /// carried out before each step (milliseconds). Default 30000.
+    #[serde(default = "default_test_clock_settle_ms")]
+    pub test_clock_settle_ms: u64,
+}
+
+fn default_test_clock_settle_ms() -> u64 {
+    30_000
 }
 
 fn default_true() -> bool {
@@ -126,6 +140,8 @@ impl Settings {
             scheduler_batch: default_scheduler_batch(),
             scheduler_concurrency: default_scheduler_concurrency(),
             outbox_relay: true,
+            sandbox: false,
+            test_clock_settle_ms: default_test_clock_settle_ms(),
         }
     }
 
@@ -210,6 +226,10 @@ impl App {
             watch,
             watch_poll: Duration::from_millis(settings.watch_poll_interval_ms.max(50)),
             streams: CancellationToken::new(),
+            sandbox: settings.sandbox,
+            clock_settle: Duration::from_millis(settings.test_clock_settle_ms),
+            scheduler_batch: settings.scheduler_batch.max(1),
+            scheduler_concurrency: settings.scheduler_concurrency,
         });
         let consumer = Consumer {
             name: "ordering-from-provisioning".into(),
@@ -263,6 +283,23 @@ impl App {
         Ok(done)
     }
 
+    /// Advances test clock `clock_id` to `to` (µs) and waits until it is READY, as
+    /// `AdvanceTestClock` does in the background; returns how many subscriptions reached term
+    /// end on the way. Used by the test-clock benchmark.
+    pub async fn advance_test_clock(&self, clock_id: &str, to: i64) -> anyhow::Result<usize> {
+        let mut conn = self.ctx.store.conn().await?;
+        if !self
+            .ctx
+            .store
+            .start_advance(&mut conn, clock_id, to, self.ctx.now())
+            .await?
+        {
+            anyhow::bail!("test clock {clock_id} is not READY before {to}");
+        }
+        drop(conn);
+        Ok(clocks::advance(&self.ctx, clock_id).await?)
+    }
+
     /// Starts the outbox relay and the gRPC server on `listener`; returns after `shutdown` is
     /// cancelled and everything drained.
     pub async fn run(
@@ -303,6 +340,15 @@ impl App {
             self.settings.scheduler_concurrency,
         );
         supervisor.spawn("ordering scheduler", scheduler.run(self.background.clone()));
+        if self.ctx.sandbox {
+            // Advances interrupted by a restart go on from where they stopped.
+            let mut conn = self.ctx.store.conn().await?;
+            for clock in self.ctx.store.list_clocks(&mut conn, None).await? {
+                if clock.status == domain::test_clock::ClockStatus::Advancing {
+                    tokio::spawn(clocks::run_advance(self.ctx.clone(), clock.id));
+                }
+            }
+        }
         let streams = self.ctx.streams.clone();
         let server_stop = supervisor.server_shutdown(&shutdown);
         let watched = server_stop.clone();
@@ -329,6 +375,10 @@ impl App {
             ))
             .add_service(platform::tuned_service!(
                 SubscriptionServiceServer::new(grpc::Subscriptions(self.ctx.clone())),
+                self.settings.server
+            ))
+            .add_service(platform::tuned_service!(
+                TestClockServiceServer::new(grpc::TestClocks(self.ctx.clone())),
                 self.settings.server
             ));
         let result = server.serve(listener, server_stop).await;

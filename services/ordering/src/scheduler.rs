@@ -36,6 +36,22 @@ pub(crate) struct Scheduler {
     interval: Duration,
     batch: i64,
     concurrency: usize,
+    /// Whose time: the real clock's subscriptions, or one test clock's at its time.
+    scope: Scope,
+}
+
+/// Which subscriptions a scheduler handles, and at what time.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    /// Subscriptions on the real clock, at the real time.
+    Real,
+    /// The subscriptions of one test clock, at `now` (µs).
+    Clock {
+        /// Clock id.
+        id: String,
+        /// The clock's time.
+        now: i64,
+    },
 }
 
 impl Scheduler {
@@ -51,6 +67,32 @@ impl Scheduler {
             interval,
             batch,
             concurrency,
+            scope: Scope::Real,
+        }
+    }
+
+    /// The same scheduler for one test clock's subscriptions at its time `now`.
+    pub(crate) fn for_clock(mut self, id: &str, now: i64) -> Self {
+        self.scope = Scope::Clock {
+            id: id.to_string(),
+            now,
+        };
+        self
+    }
+
+    /// Now for this scheduler's subscriptions (µs).
+    fn now(&self) -> i64 {
+        match &self.scope {
+            Scope::Real => self.ctx.now(),
+            Scope::Clock { now, .. } => *now,
+        }
+    }
+
+    /// The clock column value of this scheduler's subscriptions ('' = the real clock).
+    fn clock_id(&self) -> &str {
+        match &self.scope {
+            Scope::Real => "",
+            Scope::Clock { id, .. } => id,
         }
     }
 
@@ -102,15 +144,21 @@ impl Scheduler {
         after: Option<&(i64, String)>,
     ) -> Result<(usize, Option<(i64, String)>), ServiceError> {
         let ctx = &self.ctx;
-        let now = ctx.now();
+        let now = self.now();
         let today = Now::at(now).today;
         let mut tx = ctx.store.begin().await?;
         let (due, last) = ctx
             .store
-            .claim_term_ends(&mut tx, today.key(), after, self.batch)
+            .claim_term_ends(&mut tx, self.clock_id(), today.key(), after, self.batch)
             .await?;
         let n = due.len();
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            offset_ms: match self.scope {
+                Scope::Real => 0,
+                Scope::Clock { now, .. } => (now - ctx.now()) / 1_000,
+            },
+            ..Batch::default()
+        };
         let renewing: Vec<&Subscription> = due
             .iter()
             .filter(|s| at_term_end(s, today) == Some(AtTermEnd::Renew))
@@ -151,7 +199,7 @@ impl Scheduler {
         }
         for sub in due {
             match at_term_end(&sub, today) {
-                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub, &mut batch).await?,
+                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub, &mut batch, now).await?,
                 Some(AtTermEnd::Expire) => expire(ctx, &mut tx, sub, now).await?,
                 // Indexed as due but not (stale column): re-save to fix the column.
                 None => {
@@ -179,9 +227,12 @@ impl Scheduler {
     /// One transaction of reminders.
     async fn reminder_batch(&self) -> Result<usize, ServiceError> {
         let ctx = &self.ctx;
-        let now = ctx.now();
+        let now = self.now();
         let mut tx = ctx.store.begin().await?;
-        let due = ctx.store.claim_reminders(&mut tx, now, self.batch).await?;
+        let due = ctx
+            .store
+            .claim_reminders(&mut tx, self.clock_id(), now, self.batch)
+            .await?;
         let n = due.len();
         for mut sub in due {
             send_reminders(ctx, &mut tx, &mut sub, now).await?;
@@ -247,6 +298,8 @@ struct Batch {
     facts_of: HashMap<String, ev::CustomerFacts>,
     /// Events of the renewals, appended to the outbox in multi-row statements.
     events: Vec<ev::Envelope>,
+    /// The test clock's time minus the real time (ms; 0 on the real clock), for the vendors.
+    offset_ms: i64,
 }
 
 /// Customer facts for the events, built once per customer and batch.
@@ -269,8 +322,8 @@ async fn renew(
     conn: &mut AnyConnection,
     mut sub: Subscription,
     batch: &mut Batch,
+    now: i64,
 ) -> Result<(), ServiceError> {
-    let now = ctx.now();
     // Reminders of the ended term that never went out (downtime) are settled first.
     send_reminders(ctx, conn, &mut sub, now).await?;
     let key = renewal_key(&sub);
@@ -334,6 +387,7 @@ async fn renew(
             item,
             facts,
             &facts_for(&mut batch.facts_of, customer),
+            batch.offset_ms,
         );
         batch.events.push(platform::outbox::envelope(
             events::SOURCE,

@@ -316,7 +316,12 @@ impl Pool {
                             clock: self.clock.clone(),
                         };
                         let started = Instant::now();
-                        let report = connector.advance(&ctx, &mut checkpoint, &saver).await;
+                        let offset = ev::FulfilmentRequested::decode(job.request.as_slice())
+                            .map(|r| r.test_clock_offset_ms)
+                            .unwrap_or_default();
+                        let report = crate::connectors::http::TEST_CLOCK_OFFSET_MS
+                            .scope(offset, connector.advance(&ctx, &mut checkpoint, &saver))
+                            .await;
                         metrics::histogram!("provisioning_vendor_round_seconds", "connector" => job.connector.clone())
                             .record(started.elapsed().as_secs_f64());
                         report

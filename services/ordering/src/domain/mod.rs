@@ -11,6 +11,7 @@ pub mod readiness;
 pub mod reseller;
 pub mod state;
 pub mod subscription;
+pub mod test_clock;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};

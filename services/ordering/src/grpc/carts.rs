@@ -50,7 +50,12 @@ fn params(m: std::collections::HashMap<String, String>) -> BTreeMap<String, Stri
 impl Carts {
     async fn render(&self, p: &Principal, cart: &Cart) -> pb::Cart {
         let prices = live_prices(&self.0, p, cart).await;
-        convert::cart(cart, self.0.now(), &prices, p.role.is_customer())
+        let now = match self.0.store.conn().await {
+            Ok(mut conn) => self.0.now_for(&mut conn, &cart.customer_id).await,
+            Err(e) => Err(e),
+        }
+        .unwrap_or_else(|_| self.0.now());
+        convert::cart(cart, now, &prices, p.role.is_customer())
     }
 
     /// Renders a cart just changed, pricing its STARTED order with the same live prices.
@@ -114,8 +119,8 @@ impl Carts {
             ));
         };
         let by = actor_in(ctx, &mut conn, p).await?;
+        let now = ctx.now_for(&mut conn, &source.customer_id).await?;
         drop(conn);
-        let now = ctx.now();
         let mut cart = Cart::new(
             platform::ids::new_id(),
             reseller_id,
@@ -150,20 +155,22 @@ impl Carts {
         let limit = platform::paging::page_size(req.page_size)?;
         let scope = format!("carts:{reseller_id}:{}", req.customer_id);
         let after = cursor(ctx, &scope, &req.page_token)?;
-        let (carts, next) = {
+        let (now, carts, next) = {
             let mut conn = ctx.store.conn().await?;
-            ctx.store
+            let now = ctx.now_for(&mut conn, &req.customer_id).await?;
+            let (carts, next) = ctx
+                .store
                 .list_carts(
                     &mut conn,
                     &reseller_id,
                     &req.customer_id,
-                    ctx.now(),
+                    now,
                     after.as_ref(),
                     limit,
                 )
-                .await?
+                .await?;
+            (now, carts, next)
         };
-        let now = ctx.now();
         Ok(pb::ListCartsResponse {
             carts: carts
                 .iter()
@@ -186,9 +193,9 @@ impl Carts {
     {
         p.require(&SELLERS)?;
         let ctx = &self.0;
-        let now = ctx.now();
         let mut tx = ctx.store.begin().await?;
         let mut cart = visible_cart(p, ctx.store.cart(&mut tx, cart_id).await?, cart_id)?;
+        let now = ctx.now_for(&mut tx, &cart.customer_id).await?;
         check_etag(etag, cart.version, "cart")?;
         cart.ensure_open(now)?;
         change(&mut cart, now)?;

@@ -220,7 +220,7 @@ impl Customers {
                 "first and last name of the accepting contact are required",
             ));
         }
-        let now = ctx.now();
+        let now = ctx.now_for(&mut tx, &c.id).await?;
         let agreement = Agreement {
             kind: AgreementKind::MicrosoftCustomerAgreement,
             accepted_by: actor(p),

@@ -2,6 +2,7 @@
 //! into `tonic::Status`.
 
 mod carts;
+mod clocks;
 mod convert;
 mod customers;
 mod orders;
@@ -31,6 +32,9 @@ pub(crate) struct Orders(pub(crate) Arc<Ctx>);
 /// SubscriptionService.
 #[derive(Debug, Clone)]
 pub(crate) struct Subscriptions(pub(crate) Arc<Ctx>);
+/// TestClockService.
+#[derive(Debug, Clone)]
+pub(crate) struct TestClocks(pub(crate) Arc<Ctx>);
 
 /// Result of a handler.
 pub(crate) type Reply<T> = Result<tonic::Response<T>, tonic::Status>;

@@ -86,7 +86,8 @@ impl Subscriptions {
         let ctx = &self.0;
         let mut conn = ctx.store.conn().await?;
         let sub = visible_subscription(p, ctx.store.subscription(&mut conn, id).await?, id)?;
-        let quote = policy::of(&sub)?.preview_cancellation(&sub, Now::at(ctx.now()));
+        let now = ctx.now_for(&mut conn, &sub.customer_id).await?;
+        let quote = policy::of(&sub)?.preview_cancellation(&sub, Now::at(now));
         Ok(pb::PreviewCancellationResponse {
             allowed: quote.allowed,
             rule: quote.rule,

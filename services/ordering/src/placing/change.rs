@@ -59,7 +59,6 @@ pub(crate) async fn place_change(
 ) -> Result<Order, ServiceError> {
     principal.require(&CHANGERS)?;
     super::notes::check_note_length("reason", &req.reason)?;
-    let now = ctx.now();
     let mut tx = ctx.store.begin().await?;
     let sub = visible_subscription(
         principal,
@@ -68,6 +67,7 @@ pub(crate) async fn place_change(
             .await?,
         &req.subscription_id,
     )?;
+    let now = ctx.now_for(&mut tx, &sub.customer_id).await?;
     let key = if req.request_id.is_empty() {
         format!("change:{}", platform::ids::new_id())
     } else {
@@ -215,7 +215,7 @@ pub(crate) async fn submit_change(
     mut sub: Subscription,
     placed: &Placed<'_>,
 ) -> Result<(), ServiceError> {
-    let now = ctx.now();
+    let now = ctx.now_for(conn, &sub.customer_id).await?;
     let facts = placed.facts;
     order.number = Order::format_number(order_name(now).1, placed.number);
     let reason = match order.items.first().map(|i| i.change) {

@@ -28,14 +28,14 @@ pub(crate) async fn checkout(
     req: Checkout,
 ) -> Result<Order, ServiceError> {
     super::notes::check_note_length("note", &req.note)?;
-    let now = ctx.now();
-    let (cart, customer, reseller, started) = {
+    let (now, cart, customer, reseller, started) = {
         let mut conn = ctx.store.conn().await?;
         let cart = visible_cart(
             principal,
             ctx.store.cart(&mut conn, &req.cart_id).await?,
             &req.cart_id,
         )?;
+        let now = ctx.now_for(&mut conn, &cart.customer_id).await?;
         let key = request_key(&req.request_id, &cart.id);
         if let Some(existing) = ctx
             .store
@@ -71,7 +71,7 @@ pub(crate) async fn checkout(
         };
         let reseller = ctx.store.reseller(&mut conn, &cart.reseller_id).await?;
         let started = super::started::started_order(ctx, &mut conn, &cart).await?;
-        (cart, customer, reseller, started)
+        (now, cart, customer, reseller, started)
     };
     into_result(cart.line_problems().into_iter().map(|(_, p)| p).collect())?;
     let has_microsoft = cart
@@ -211,7 +211,8 @@ async fn concurrent_outcome(
         return same_cart(existing, cart);
     }
     if let Some(now_cart) = ctx.store.cart(&mut conn, &cart.id).await? {
-        now_cart.ensure_open(ctx.now())?;
+        let now = ctx.now_for(&mut conn, &now_cart.customer_id).await?;
+        now_cart.ensure_open(now)?;
     }
     Err(error)
 }

@@ -272,7 +272,8 @@ pub(crate) async fn submit_effects(
     reseller: &ev::ResellerFacts,
     created_by: &str,
 ) -> Result<(), ServiceError> {
-    let now = ctx.now();
+    let time = ctx.time_of(conn, &customer.id).await?;
+    let now = time.now;
     order.submitted_at = Some(now);
     for index in 0..order.items.len() {
         if order.items[index].change == ChangeType::NewSubscription
@@ -304,7 +305,8 @@ pub(crate) async fn submit_effects(
         .iter()
         .filter(|i| i.status == ItemStatus::Pending)
     {
-        let payload = fulfilment_requested(order, item, reseller, &customer_facts);
+        let payload =
+            fulfilment_requested(order, item, reseller, &customer_facts, time.offset_ms);
         events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
     }
     Ok(())

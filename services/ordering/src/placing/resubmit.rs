@@ -85,10 +85,11 @@ pub(crate) async fn resubmit(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     into_result(item.plan.check_parameters(&line_values, "parameters"))?;
-    let now = ctx.now();
     let facts = reseller_facts(&order.reseller_id, reseller.as_ref());
     let base = order.version;
     let mut tx = ctx.store.begin().await?;
+    let time = ctx.time_of(&mut tx, &order.customer_id).await?;
+    let now = time.now;
     if item.plan.vendor_id == AUTODESK {
         autodesk_rule(ctx, &mut tx, &order.reseller_id, &order.id).await?;
     }
@@ -137,6 +138,7 @@ pub(crate) async fn resubmit(
         &order.items[index],
         &facts,
         &customer_facts(&customer),
+        time.offset_ms,
     );
     events::append(
         ctx,

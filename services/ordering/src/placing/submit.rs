@@ -72,10 +72,10 @@ pub(crate) async fn submit(
         order.items[i].price = price;
     }
     order.recompute_totals();
-    let now = ctx.now();
     let facts = reseller_facts(&order.reseller_id, reseller.as_ref());
     let base = order.version;
     let mut tx = ctx.store.begin().await?;
+    let now = ctx.now_for(&mut tx, &order.customer_id).await?;
     if order.has_autodesk() {
         autodesk_rule(ctx, &mut tx, &order.reseller_id, &order.id).await?;
     }

@@ -2,6 +2,7 @@
 //! Portable SQL over `sqlx::Any` (`$n` placeholders, BIGINT µs timestamps, 0/1 flags).
 
 mod carts;
+mod clocks;
 mod orders;
 mod parties;
 mod subscriptions;

@@ -29,20 +29,22 @@ impl Store {
         next_reminder_at(s, policy::for_vendor(&s.plan.vendor_id), &self.rules)
     }
 
-    /// Claims up to `limit` subscriptions whose term ended before `today_key` (yyyymmdd), after
+    /// Claims up to `limit` subscriptions of the clock `clock_id` ('' = the real clock) whose
+    /// term ended before `today_key` (yyyymmdd), after
     /// the keyset `after` (the last `(due_day, id)` this worker claimed, so a pass never walks
     /// the index entries of rows it already handled), locked for this transaction; rows another
     /// replica holds are skipped (PostgreSQL `SKIP LOCKED`). Returns the rows and the new keyset.
     pub(crate) async fn claim_term_ends(
         &self,
         conn: &mut AnyConnection,
+        clock_id: &str,
         today_key: i64,
         after: Option<&(i64, String)>,
         limit: i64,
     ) -> Result<(Vec<Subscription>, Option<(i64, String)>), ServiceError> {
         let (from_day, from_id) = after.cloned().unwrap_or((i64::MIN, String::new()));
         let sql = format!(
-            "SELECT due_day, id, doc FROM subscriptions WHERE due_day <= $1 AND (due_day, id) > ($2, $3) ORDER BY due_day, id LIMIT $4{}",
+            "SELECT due_day, id, doc FROM subscriptions WHERE clock_id = $5 AND due_day <= $1 AND (due_day, id) > ($2, $3) ORDER BY due_day, id LIMIT $4{}",
             self.db().skip_locked()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -50,6 +52,7 @@ impl Store {
             .bind(from_day)
             .bind(from_id)
             .bind(limit)
+            .bind(clock_id.to_string())
             .fetch_all(conn)
             .await?;
         let last = match rows.last() {
@@ -60,20 +63,23 @@ impl Store {
         Ok((subs, last))
     }
 
-    /// Claims up to `limit` subscriptions with a reminder due at `now` (µs), locked likewise.
+    /// Claims up to `limit` subscriptions of the clock `clock_id` ('' = the real clock) with
+    /// a reminder due at `now` (µs), locked likewise.
     pub(crate) async fn claim_reminders(
         &self,
         conn: &mut AnyConnection,
+        clock_id: &str,
         now: i64,
         limit: i64,
     ) -> Result<Vec<Subscription>, ServiceError> {
         let sql = format!(
-            "SELECT doc FROM subscriptions WHERE remind_at <= $1 ORDER BY remind_at LIMIT $2{}",
+            "SELECT doc FROM subscriptions WHERE clock_id = $3 AND remind_at <= $1 ORDER BY remind_at LIMIT $2{}",
             self.db().skip_locked()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(limit)
+            .bind(clock_id.to_string())
             .fetch_all(conn)
             .await?;
         rows.iter().map(decode).collect()
@@ -99,8 +105,8 @@ impl Store {
         s: &Subscription,
     ) -> Result<(), ServiceError> {
         sqlx::query(
-            "INSERT INTO subscriptions (id, reseller_id, customer_id, vendor_id, status, order_item_id, search_text, term_end_day, created_at, updated_at, version, doc, due_day, remind_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO subscriptions (id, reseller_id, customer_id, vendor_id, status, order_item_id, search_text, term_end_day, created_at, updated_at, version, doc, due_day, remind_at, clock_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, COALESCE((SELECT clock_id FROM customer_clocks WHERE customer_id = $3), ''))",
         )
         .bind(s.id.clone())
         .bind(s.reseller_id.clone())

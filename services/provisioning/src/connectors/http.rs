@@ -162,6 +162,24 @@ pub(crate) fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .map_err(|e| anyhow::anyhow!("cannot build the vendor HTTP client: {e}"))
 }
 
+/// Header carrying the customer's time (RFC 3339) to the sandbox vendors, for customers
+/// attached to a sandbox test clock; the simulators take it as their business time.
+pub(crate) const SANDBOX_TIME_HEADER: &str = "x-sandbox-time";
+
+tokio::task_local! {
+    /// The customer's test-clock offset from the real time (ms) for the vendor calls of the
+    /// job being worked on; unset or 0 on the real clock.
+    pub(crate) static TEST_CLOCK_OFFSET_MS: i64;
+}
+
+/// The customer's time to send the vendors, when the job's customer is on a test clock.
+fn sandbox_time() -> Option<String> {
+    let offset = TEST_CLOCK_OFFSET_MS.try_with(|o| *o).ok().filter(|o| *o != 0)?;
+    (time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset))
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 /// Sends `request` inside a `vendor.call` span, carrying the W3C trace context in its headers so
 /// the vendor call joins the order's trace.
 pub(crate) async fn send_traced(
@@ -174,6 +192,11 @@ pub(crate) async fn send_traced(
     async move {
         let mut headers = http::HeaderMap::new();
         marketplace_platform::propagation::inject_headers(&mut headers);
+        if let Some(at) = sandbox_time()
+            && let Ok(value) = http::HeaderValue::from_str(&at)
+        {
+            headers.insert(SANDBOX_TIME_HEADER, value);
+        }
         request.headers(headers).send().await
     }
     .instrument(span)

@@ -2,7 +2,7 @@
 //! [`microsoft::MicrosoftConnector`], chosen per job by `PlanFacts.connector`.
 
 pub mod autodesk;
-mod http;
+pub(crate) mod http;
 pub mod microsoft;
 
 use std::collections::HashMap;
