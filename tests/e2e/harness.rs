@@ -77,6 +77,11 @@ fn set(section: &mut Value, path: &str, value: Value) {
 
 /// Starts the marketplace in `mode` with zero-delay sandbox vendors.
 pub(crate) async fn start(mode: Mode) -> Marketplace {
+    start_with(mode, |_| {}).await
+}
+
+/// Like [`start`], with `tweak` applied to the configuration last.
+pub(crate) async fn start_with(mode: Mode, tweak: impl FnOnce(&mut Config)) -> Marketplace {
     marketplace_platform::telemetry::init_for_tests();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = Config::load(None).expect("default config loads");
@@ -118,6 +123,7 @@ pub(crate) async fn start(mode: Mode) -> Marketplace {
         .as_str()
         .unwrap_or_default()
         .to_string();
+    tweak(&mut config);
     let shutdown = CancellationToken::new();
     let running = marketplace::start(config, shutdown.clone())
         .await

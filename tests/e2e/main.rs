@@ -15,3 +15,4 @@ mod partner_api;
 mod shutdown;
 mod startup_errors;
 mod streams;
+mod test_clocks;
