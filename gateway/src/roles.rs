@@ -94,7 +94,10 @@ pub const MATRIX: &[(&str, &[Role])] = &[
         RESELLER_ADMINS,
     ),
     ("ordering.v1.TestClockService/GetTestClock", RESELLER_ADMINS),
-    ("ordering.v1.TestClockService/ListTestClocks", RESELLER_ADMINS),
+    (
+        "ordering.v1.TestClockService/ListTestClocks",
+        RESELLER_ADMINS,
+    ),
     (
         "ordering.v1.TestClockService/AttachTestClockCustomer",
         RESELLER_ADMINS,

@@ -97,7 +97,9 @@ pub fn require_sandbox(sandbox: bool) -> Result<(), ServiceError> {
     } else {
         Err(ServiceError::precondition(
             SANDBOX_SETTING,
-            format!("test clocks are disabled in this deployment (setting `{SANDBOX_SETTING}` is off)"),
+            format!(
+                "test clocks are disabled in this deployment (setting `{SANDBOX_SETTING}` is off)"
+            ),
         ))
     }
 }

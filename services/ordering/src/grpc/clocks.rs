@@ -120,7 +120,11 @@ impl TestClocks {
         self.check(p)?;
         let reseller = p.reseller_filter(&req.reseller_id)?;
         let mut conn = self.0.store.conn().await?;
-        let clocks = self.0.store.list_clocks(&mut conn, reseller.as_deref()).await?;
+        let clocks = self
+            .0
+            .store
+            .list_clocks(&mut conn, reseller.as_deref())
+            .await?;
         Ok(pb::ListTestClocksResponse {
             test_clocks: clocks.iter().map(wire).collect(),
         })

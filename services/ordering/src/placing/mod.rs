@@ -305,8 +305,7 @@ pub(crate) async fn submit_effects(
         .iter()
         .filter(|i| i.status == ItemStatus::Pending)
     {
-        let payload =
-            fulfilment_requested(order, item, reseller, &customer_facts, time.offset_ms);
+        let payload = fulfilment_requested(order, item, reseller, &customer_facts, time.offset_ms);
         events::append(ctx, conn, &order.reseller_id, &order.customer_id, payload).await?;
     }
     Ok(())

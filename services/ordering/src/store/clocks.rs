@@ -7,7 +7,10 @@ use super::Store;
 use crate::domain::test_clock::{ClockStatus, TestClock};
 
 /// Order statuses of work in flight (placed, not yet carried out by provisioning).
-const IN_FLIGHT: [&str; 2] = ["ORDER_STATUS_IN_PROGRESS", "ORDER_STATUS_PROVISIONING_STARTED"];
+const IN_FLIGHT: [&str; 2] = [
+    "ORDER_STATUS_IN_PROGRESS",
+    "ORDER_STATUS_PROVISIONING_STARTED",
+];
 
 impl Store {
     /// Inserts a clock.

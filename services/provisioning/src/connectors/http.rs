@@ -174,7 +174,10 @@ tokio::task_local! {
 
 /// The customer's time to send the vendors, when the job's customer is on a test clock.
 fn sandbox_time() -> Option<String> {
-    let offset = TEST_CLOCK_OFFSET_MS.try_with(|o| *o).ok().filter(|o| *o != 0)?;
+    let offset = TEST_CLOCK_OFFSET_MS
+        .try_with(|o| *o)
+        .ok()
+        .filter(|o| *o != 0)?;
     (time::OffsetDateTime::now_utc() + time::Duration::milliseconds(offset))
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
