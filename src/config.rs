@@ -43,6 +43,20 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name as given on the command line (`all`, `catalog`, …, `vendor-sim`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Catalog => "catalog",
+            Self::Ordering => "ordering",
+            Self::Provisioning => "provisioning",
+            Self::Notification => "notification",
+            Self::Gateway => "gateway",
+            Self::VendorSim => "vendor-sim",
+            Self::Relay => "relay",
+        }
+    }
+
     /// Parses a role name given on the command line.
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
         serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
@@ -147,6 +161,17 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         marketplace_platform::config::load(DEFAULTS, file, ENV_PREFIX)
     }
+
+    /// An empty `telemetry.service_name` (the default) becomes the role's name (`catalog`,
+    /// `gateway`, …; `marketplace` for role `all`), so each component's spans carry its own.
+    pub fn default_service_name(&mut self) {
+        if self.telemetry.service_name.trim().is_empty() {
+            self.telemetry.service_name = match self.role {
+                Role::All => "marketplace".to_string(),
+                role => role.name().to_string(),
+            };
+        }
+    }
 }
 
 /// Reads a string key of a component section.
@@ -185,4 +210,33 @@ pub fn component_settings<T: DeserializeOwned>(
         }
     }
     marketplace_platform::config::from_value(name, &section)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_name_defaults_to_the_role() {
+        let defaults: Config = marketplace_platform::config::load(DEFAULTS, None, "MARKETPLACE_SERVICE_NAME_TEST_")
+            .expect("defaults load");
+        for (role, name) in [
+            (Role::All, "marketplace"),
+            (Role::Catalog, "catalog"),
+            (Role::Gateway, "gateway"),
+            (Role::VendorSim, "vendor-sim"),
+            (Role::Relay, "relay"),
+        ] {
+            let mut config = defaults.clone();
+            config.role = role;
+            config.default_service_name();
+            assert_eq!(config.telemetry.service_name, name);
+            assert_eq!(Role::parse(role.name()).unwrap(), role);
+        }
+        let mut explicit = defaults.clone();
+        explicit.role = Role::Ordering;
+        explicit.telemetry.service_name = "orders-eu".into();
+        explicit.default_service_name();
+        assert_eq!(explicit.telemetry.service_name, "orders-eu");
+    }
 }

@@ -59,6 +59,24 @@ impl Running {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Every address this process listens on: (component, what, address), e.g.
+    /// `("gateway", "http", …)`, `("catalog", "grpc", …)`, `("process", "metrics", …)`.
+    pub fn listen_addresses(&self) -> Vec<(&'static str, &'static str, SocketAddr)> {
+        let mut addresses: Vec<_> = self
+            .services
+            .iter()
+            .map(|(name, addr)| (*name, "grpc", *addr))
+            .collect();
+        addresses.extend(self.gateway_grpc.map(|addr| ("gateway", "grpc", addr)));
+        addresses.extend(self.gateway_http.map(|addr| ("gateway", "http", addr)));
+        if let Some((autodesk, microsoft)) = self.vendor_addrs {
+            addresses.push(("vendor-sim", "autodesk http", autodesk));
+            addresses.push(("vendor-sim", "microsoft http", microsoft));
+        }
+        addresses.extend(self.metrics.map(|addr| ("process", "metrics", addr)));
+        addresses
+    }
+
     /// Cancels and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();

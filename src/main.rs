@@ -63,6 +63,7 @@ async fn main() -> ExitCode {
         config.role = role;
     }
     config.migrate_only |= migrate_only;
+    config.default_service_name();
     let _telemetry = match marketplace_platform::telemetry::init(&config.telemetry) {
         Ok(guard) => guard,
         Err(error) => {
@@ -88,7 +89,10 @@ async fn main() -> ExitCode {
     } else if role == Role::All {
         print_banner(&banner_config, &running);
     } else {
-        tracing::info!(role = ?role, services = ?running.services, "component started");
+        for (component, listener, addr) in running.listen_addresses() {
+            tracing::info!(role = role.name(), component, listener, %addr, "listening");
+        }
+        tracing::info!(role = role.name(), "component started");
     }
     match running.wait().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,5 +14,6 @@ mod order_views;
 mod partner_api;
 mod shutdown;
 mod startup_errors;
+mod startup_logs;
 mod streams;
 mod test_clocks;

@@ -11,6 +11,8 @@
 //! | `GET /_sim/journal` | | the [`crate::Journal`] |
 //! | `PUT /_sim/clock` | `{"offset_secs": 691200}` | move business time (200 with the clock) |
 //! | `GET /_sim/clock` | | `{"now": "...", "offset_secs": ...}` |
+//! | `GET /health/livez` | | `200 {"status": "ok"}` (probes; never faulted) |
+//! | `GET /health/readyz` | | `200 {"status": "ready"}`, `503` once shutting down |
 //!
 //! Errors: `400 {"error": "..."}`.
 
@@ -37,9 +39,26 @@ pub(crate) fn routes() -> Router<VendorSim> {
             post(add_faults).get(list_faults).delete(clear_faults),
         )
         .route("/_sim/reset", post(reset))
+        .route("/health/livez", get(livez))
+        .route("/health/readyz", get(readyz))
         .route("/_sim/delay", put(set_delay).get(get_delay))
         .route("/_sim/journal", get(journal))
         .route("/_sim/clock", put(set_clock).get(get_clock))
+}
+
+async fn livez() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(sim): State<VendorSim>) -> Response {
+    if sim.shared.stopping.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting down"})),
+        )
+            .into_response();
+    }
+    Json(json!({"status": "ready"})).into_response()
 }
 
 fn bad_request(message: impl Into<String>) -> Response {

@@ -1823,3 +1823,16 @@ async fn microsoft_existing_tenant_links_by_accepting_the_reseller_relationship(
     );
     assert_eq!(bad_filter.body["code"], microsoft::codes::INVALID_INPUT);
 }
+
+#[tokio::test]
+async fn both_simulators_answer_health_probes() {
+    let sim = start().await;
+    for base in [&sim.autodesk, &sim.microsoft] {
+        for (path, status) in [("/health/livez", "ok"), ("/health/readyz", "ready")] {
+            let reply = send(sim.http.get(format!("{base}{path}"))).await;
+            assert_eq!(reply.status, StatusCode::OK, "{base}{path}");
+            assert_eq!(reply.body["status"], status);
+        }
+    }
+    sim.shutdown.cancel();
+}
