@@ -218,8 +218,9 @@ mod tests {
 
     #[test]
     fn the_service_name_defaults_to_the_role() {
-        let defaults: Config = marketplace_platform::config::load(DEFAULTS, None, "MARKETPLACE_SERVICE_NAME_TEST_")
-            .expect("defaults load");
+        let defaults: Config =
+            marketplace_platform::config::load(DEFAULTS, None, "MARKETPLACE_SERVICE_NAME_TEST_")
+                .expect("defaults load");
         for (role, name) in [
             (Role::All, "marketplace"),
             (Role::Catalog, "catalog"),

@@ -150,7 +150,10 @@ async fn distributed_components_log_every_listen_address_and_serve_metrics() {
         "gateway_upstream_errors_total{service=\"catalog\",code=\"Unavailable\"}",
         "gateway_request_duration_seconds_bucket{protocol=\"rest\",route=\"/v1/plans\"",
     ] {
-        assert!(text.contains(needle), "no {needle} in the gateway's /metrics:\n{text}");
+        assert!(
+            text.contains(needle),
+            "no {needle} in the gateway's /metrics:\n{text}"
+        );
     }
     gateway.kill().await.expect("stop gateway");
 
