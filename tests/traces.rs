@@ -141,11 +141,52 @@ async fn one_trace_spans_gateway_ordering_bus_provisioning_vendor_and_notificati
         })
     })
     .await;
+    // A request without trace context starts a trace at the gateway, which answers with it
+    // (the gateway's own span) and continues it into ordering.
+    let untraced = m
+        .http
+        .get(format!("{}/v1/orders/{order_id}", m.base))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .expect("request");
+    assert!(untraced.status().is_success());
+    let returned = untraced.headers()["traceparent"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let parts: Vec<&str> = returned.split('-').collect();
+    assert_eq!(parts.len(), 4, "{returned}");
+    let started_trace = hex::decode(parts[1]).expect("hex trace id");
+    let gateway_span = hex::decode(parts[2]).expect("hex span id");
+    assert_ne!(started_trace, trace_id.to_vec());
+    assert_eq!(untraced.headers()["x-request-id"], parts[1]);
+
     tokio::time::sleep(Duration::from_millis(500)).await;
     m.stop().await;
     telemetry.shutdown();
 
     let spans = receiver.spans.lock().expect("spans").clone();
+    let started: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id == started_trace)
+        .collect();
+    assert!(
+        started
+            .iter()
+            .any(|s| s.name.starts_with("rest") && s.span_id == gateway_span),
+        "the returned traceparent names the gateway's span: {returned}; {:?}",
+        started.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    assert!(
+        started.iter().any(|s| {
+            attribute(s, "rpc").is_some_and(|r| r.contains("GetOrder"))
+                && s.parent_span_id == gateway_span
+        }),
+        "ordering's span continues the trace the gateway started: {:?}",
+        started.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+
     let ours: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
     let describe = |s: &Span| {
         format!(

@@ -9,6 +9,7 @@ mod chaos;
 mod harness;
 mod journey_support;
 mod microsoft_journeys;
+mod observability;
 mod order_flow;
 mod order_views;
 mod partner_api;
