@@ -13,6 +13,8 @@
 //! | `GET /_sim/clock` | | `{"now": "...", "offset_secs": ...}` |
 //! | `GET /health/livez` | | `200 {"status": "ok"}` (probes; never faulted) |
 //! | `GET /health/readyz` | | `200 {"status": "ready"}`, `503` once shutting down |
+//! | `POST /_sim/autodesk/credentials` | `{"consumer_secret": "..."}` (`null`: the configured one) | accept only this consumer secret; revokes issued tokens (204) |
+//! | `POST /_sim/microsoft/credentials` | `{"bearer_token": "..."}` (`null`: the configured one) | accept only this bearer token, 401 for any other (204) |
 //!
 //! Errors: `400 {"error": "..."}`.
 
@@ -44,6 +46,40 @@ pub(crate) fn routes() -> Router<VendorSim> {
         .route("/_sim/delay", put(set_delay).get(get_delay))
         .route("/_sim/journal", get(journal))
         .route("/_sim/clock", put(set_clock).get(get_clock))
+        .route("/_sim/autodesk/credentials", post(set_autodesk_credentials))
+        .route("/_sim/microsoft/credentials", post(set_microsoft_credentials))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutodeskCredentialsBody {
+    consumer_secret: Option<String>,
+}
+
+async fn set_autodesk_credentials(State(sim): State<VendorSim>, body: Bytes) -> Response {
+    match parse_json::<AutodeskCredentialsBody>(&body) {
+        Ok(c) => {
+            sim.set_autodesk_consumer_secret(c.consumer_secret);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MicrosoftCredentialsBody {
+    bearer_token: Option<String>,
+}
+
+async fn set_microsoft_credentials(State(sim): State<VendorSim>, body: Bytes) -> Response {
+    match parse_json::<MicrosoftCredentialsBody>(&body) {
+        Ok(c) => {
+            sim.set_microsoft_bearer_token(c.bearer_token);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(e),
+    }
 }
 
 async fn livez() -> Response {

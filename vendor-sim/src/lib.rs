@@ -227,6 +227,41 @@ impl VendorSim {
         st.autodesk.tokens = tokens;
     }
 
+    /// The Autodesk credentials accepted now: the configured ones, with the consumer secret
+    /// set by [`VendorSim::set_autodesk_consumer_secret`] if any.
+    pub fn autodesk_credentials(&self) -> AutodeskCredentials {
+        let mut creds = self.shared.config.autodesk.clone();
+        if let Some(secret) = &self.lock().credentials.autodesk_consumer_secret {
+            creds.consumer_secret = secret.clone();
+        }
+        creds
+    }
+
+    /// Accepts `secret` as the Autodesk consumer secret from now on (`None`: the configured
+    /// one again). A changed secret revokes every issued access token, as a rotation does.
+    pub fn set_autodesk_consumer_secret(&self, secret: Option<String>) {
+        let mut st = self.lock();
+        if st.credentials.autodesk_consumer_secret != secret {
+            st.autodesk.tokens.clear();
+        }
+        st.credentials.autodesk_consumer_secret = secret;
+    }
+
+    /// The Partner Center credentials accepted now.
+    pub fn microsoft_credentials(&self) -> MicrosoftCredentials {
+        let mut creds = self.shared.config.microsoft.clone();
+        if let Some(token) = &self.lock().credentials.microsoft_bearer_token {
+            creds.bearer_token = token.clone();
+        }
+        creds
+    }
+
+    /// Accepts `token` as the Partner Center bearer token from now on (`None`: the configured
+    /// one again); any other token is answered 401.
+    pub fn set_microsoft_bearer_token(&self, token: Option<String>) {
+        self.lock().credentials.microsoft_bearer_token = token;
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, SimState> {
         self.shared
             .state

@@ -213,7 +213,7 @@ async fn handle(
     entry: &mut JournalEntry,
 ) -> Response {
     if vendor == Vendor::Microsoft {
-        if let Err(e) = microsoft::check_auth(&sim.config().microsoft, &parts.headers) {
+        if let Err(e) = microsoft::check_auth(&sim.microsoft_credentials(), &parts.headers) {
             return e.into_response();
         }
         if let Some(key) = IdempotencyKey::from_request(&parts) {

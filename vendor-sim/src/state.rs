@@ -30,6 +30,18 @@ pub(crate) struct SimState {
     pub(crate) autodesk: AutodeskState,
     pub(crate) microsoft: MicrosoftState,
     pub(crate) idempotency: IdempotencyStore,
+    /// Credentials accepted instead of the configured ones (`/_sim/*/credentials`).
+    pub(crate) credentials: CredentialOverrides,
+}
+
+/// Run-time replacements of the configured credentials, to make the simulators refuse the
+/// connectors' credentials and later accept them again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialOverrides {
+    /// Autodesk consumer secret accepted instead of the configured one.
+    pub(crate) autodesk_consumer_secret: Option<String>,
+    /// Partner Center bearer token accepted instead of the configured one.
+    pub(crate) microsoft_bearer_token: Option<String>,
 }
 
 impl SimState {
@@ -42,6 +54,7 @@ impl SimState {
             autodesk: AutodeskState::default(),
             microsoft: MicrosoftState::default(),
             idempotency: IdempotencyStore::default(),
+            credentials: CredentialOverrides::default(),
         }
     }
 

@@ -35,7 +35,7 @@ pub(crate) async fn generate_token(
         ));
     }
     let wall_now = sim.wall_now();
-    auth::verify_token_request(&sim.config().autodesk, &headers, wall_now)?;
+    auth::verify_token_request(&sim.autodesk_credentials(), &headers, wall_now)?;
     let token = random_token(21);
     let expires_at = wall_now + time::Duration::seconds(TOKEN_LIFETIME_SECS);
     sim.lock()
@@ -87,8 +87,9 @@ fn place(
     operation: &str,
 ) -> Result<Response, AdError> {
     let wall_now = sim.wall_now();
+    let creds = sim.autodesk_credentials();
     auth::verify_api_call(
-        &sim.config().autodesk,
+        &creds,
         &sim.lock().autodesk.tokens,
         headers,
         wall_now,
@@ -124,9 +125,10 @@ pub(crate) async fn order_status(
     headers: HeaderMap,
 ) -> Result<Response, AdError> {
     let wall_now = sim.wall_now();
+    let creds = sim.autodesk_credentials();
     let mut st = sim.lock();
     auth::verify_api_call(
-        &sim.config().autodesk,
+        &creds,
         &st.autodesk.tokens,
         &headers,
         wall_now,
