@@ -60,6 +60,7 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::SubscriptionReminder(_) => "subscription_reminder",
         Payload::ResellerProfileChanged(_) => "reseller_profile_changed",
         Payload::MarkupChanged(_) => "markup_changed",
+        Payload::ConnectorHealthChanged(_) => "connector_health_changed",
     }
 }
 

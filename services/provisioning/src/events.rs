@@ -418,3 +418,27 @@ pub(crate) fn failed(facts: &JobFacts, error: &VendorError, clock: &SharedClock)
         clock,
     )
 }
+
+/// `connector_health_changed` (a staff alert): `error` is the refusal, `None` the recovery.
+pub(crate) fn connector_health(
+    connector: &str,
+    vendor_id: &str,
+    error: Option<&VendorError>,
+    clock: &SharedClock,
+) -> ev::Envelope {
+    envelope(
+        SOURCE,
+        "",
+        "",
+        Payload::ConnectorHealthChanged(ev::ConnectorHealthChanged {
+            connector: connector.to_string(),
+            vendor_id: vendor_id.to_string(),
+            healthy: error.is_none(),
+            vendor_code: error.map(|e| e.code.clone()).unwrap_or_default(),
+            message: error.map(|e| e.message.clone()).unwrap_or_else(|| {
+                "the vendor accepts the marketplace's credentials again; waiting jobs resume".into()
+            }),
+        }),
+        clock,
+    )
+}

@@ -64,6 +64,7 @@ fn class_to_proto(class: ErrorClass) -> pb::ErrorClass {
         ErrorClass::NeedsInput => pb::ErrorClass::NeedsInput,
         ErrorClass::Permanent => pb::ErrorClass::Permanent,
         ErrorClass::Conflict => pb::ErrorClass::Conflict,
+        ErrorClass::Configuration => pb::ErrorClass::Configuration,
     }
 }
 

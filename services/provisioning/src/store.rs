@@ -469,3 +469,64 @@ pub(crate) async fn upsert_account(
     .await?;
     Ok(())
 }
+
+/// Marks `connector` misconfigured (its vendor refused our credentials or setup); whether it
+/// was not already (then staff are alerted). Run inside the transaction of the outcome.
+pub(crate) async fn mark_misconfigured(
+    conn: &mut AnyConnection,
+    connector: &str,
+    vendor_code: &str,
+    message: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "INSERT INTO provisioning_connector_health (connector, status, vendor_code, message, changed_at) \
+         VALUES ($1, 'misconfigured', $2, $3, $4) ON CONFLICT (connector) DO UPDATE SET status = excluded.status, \
+         vendor_code = excluded.vendor_code, message = excluded.message, changed_at = excluded.changed_at \
+         WHERE provisioning_connector_health.status <> 'misconfigured' RETURNING connector",
+    )
+    .bind(connector.to_string())
+    .bind(vendor_code.to_string())
+    .bind(message.to_string())
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(changed.is_some())
+}
+
+/// Marks `connector` healthy again; whether it was misconfigured. Locks nothing while the
+/// connector is healthy (the common case).
+pub(crate) async fn mark_healthy(
+    conn: &mut AnyConnection,
+    connector: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
+        "UPDATE provisioning_connector_health SET status = 'ok', vendor_code = '', message = '', changed_at = $1 \
+         WHERE connector = $2 AND status = 'misconfigured' RETURNING connector",
+    )
+    .bind(now)
+    .bind(connector.to_string())
+    .fetch_optional(conn)
+    .await?;
+    Ok(changed.is_some())
+}
+
+/// Makes the jobs of `connector` that wait on a configuration probe due now (and not leased);
+/// how many.
+pub(crate) async fn wake_configuration_waiters(
+    pool: &AnyPool,
+    connector: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE provisioning_jobs SET next_attempt_at = $1 WHERE connector = $2 \
+         AND state IN ('queued', 'submitted', 'waiting_on_vendor') AND next_attempt_at > $1 AND lease_until < $1 \
+         AND last_error LIKE '%\"class\":\"configuration\"%'",
+    )
+    .bind(now)
+    .bind(connector.to_string())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -53,6 +53,9 @@ pub struct WorkerSettings {
     pub vendor_poll_initial_ms: u64,
     /// Largest status poll interval (milliseconds).
     pub vendor_poll_max_ms: u64,
+    /// Delay between probes of a job whose vendor refused our credentials or setup
+    /// (milliseconds); the first accepted call on that connector wakes the waiting jobs at once.
+    pub configuration_probe_interval_ms: u64,
     /// A job still unfinished after this long fails (seconds). Hours are normal; days are not.
     pub max_job_age_secs: u64,
     /// How long shutdown waits for in-flight jobs (milliseconds).
@@ -73,6 +76,7 @@ impl Default for WorkerSettings {
             max_conflict_attempts: 20,
             vendor_poll_initial_ms: 2_000,
             vendor_poll_max_ms: 600_000,
+            configuration_probe_interval_ms: 60_000,
             max_job_age_secs: 7 * 24 * 3600,
             drain_timeout_ms: 10_000,
         }
@@ -92,6 +96,7 @@ impl WorkerSettings {
             poll_max: Duration::from_millis(
                 self.vendor_poll_max_ms.max(self.vendor_poll_initial_ms),
             ),
+            probe_interval: Duration::from_millis(self.configuration_probe_interval_ms.max(1)),
         }
     }
 }
@@ -139,10 +144,30 @@ enum Flow {
     Crash,
 }
 
+/// What a round taught about its connector's credentials.
+#[derive(Debug, Clone)]
+enum Health {
+    /// The vendor refused our credentials or setup.
+    Refused(VendorError),
+    /// The vendor accepted a call (any answer past authentication).
+    Accepted,
+}
+
+/// What a commit did besides the outcomes.
+#[derive(Debug, Default)]
+struct Committed {
+    /// Events were appended (wake the relay).
+    events: bool,
+    /// Connectors that work again (wake their waiting jobs).
+    recovered: Vec<String>,
+}
+
 /// A round's outcome, ready to commit.
 struct Prepared {
     job_id: String,
     connector: String,
+    vendor_id: String,
+    health: Option<Health>,
     customer_id: String,
     outcome: store::Outcome,
     event: Option<ev::Envelope>,
@@ -291,6 +316,7 @@ impl Pool {
         }
         let mut checkpoint: Checkpoint = serde_json::from_str(&job.checkpoint).unwrap_or_default();
         let mut before: Option<Checkpoint> = None;
+        let mut called = false;
         let report = match self.connectors.get(&job.connector).cloned() {
             None => Report::new(Step::Error(VendorError::permanent(
                 "unknown_connector",
@@ -316,6 +342,7 @@ impl Pool {
                             clock: self.clock.clone(),
                         };
                         let started = Instant::now();
+                        called = true;
                         let offset = ev::FulfilmentRequested::decode(job.request.as_slice())
                             .map(|r| r.test_clock_offset_ms)
                             .unwrap_or_default();
@@ -345,6 +372,7 @@ impl Pool {
             before.as_ref(),
             &checkpoint,
             report,
+            called,
         )))
     }
 
@@ -419,6 +447,7 @@ impl Pool {
         before: Option<&Checkpoint>,
         checkpoint: &Checkpoint,
         report: Report,
+        called: bool,
     ) -> Prepared {
         let now = self.clock.now();
         let now_micros = to_micros(now);
@@ -431,6 +460,17 @@ impl Pool {
         let max_age = Duration::from_secs(self.settings.max_job_age_secs);
         let change = Change::parse(&job.change_type).unwrap_or(Change::NewSubscription);
         let step = settle_refused_change(report.step, change);
+        // Only the vendor's own answers say something about our credentials (a network error
+        // or a 5xx says nothing either way).
+        let health = match &step {
+            _ if !called => None,
+            Step::Error(e) if e.class == ErrorClass::Configuration => {
+                Some(Health::Refused(e.clone()))
+            }
+            Step::Error(e) if e.class == ErrorClass::Transient => None,
+            Step::LostLease => None,
+            _ => Some(Health::Accepted),
+        };
         let mut t = decide(
             state,
             &step,
@@ -488,6 +528,8 @@ impl Pool {
         Prepared {
             job_id: job.id.clone(),
             connector: job.connector.clone(),
+            vendor_id: job.vendor_id.clone(),
+            health,
             customer_id: job.customer_id.clone(),
             outcome,
             event,
@@ -519,9 +561,12 @@ impl Pool {
             }
         }
         match result {
-            Ok(events) => {
-                if events {
+            Ok(committed) => {
+                if committed.events {
                     self.outbox.notify();
+                }
+                for connector in &committed.recovered {
+                    self.resume_waiting(connector).await;
                 }
                 for p in &prepared {
                     if let Some(error) = &p.error {
@@ -551,15 +596,39 @@ impl Pool {
         }
     }
 
-    async fn try_commit(&self, owner: &str, prepared: &[Prepared]) -> Result<bool, sqlx::Error> {
+    /// Wakes the jobs of `connector` waiting on a configuration probe (its vendor accepts our
+    /// credentials again), rather than leaving them to their full probe delay.
+    async fn resume_waiting(&self, connector: &str) {
+        let now_micros = to_micros(self.clock.now());
+        match store::wake_configuration_waiters(self.db.pool(), connector, now_micros).await {
+            Ok(woken) => {
+                tracing::info!(connector, resumed_jobs = woken, "vendor accepts our credentials again; waiting jobs resume");
+                self.wake.notify_waiters();
+            }
+            Err(error) => {
+                tracing::warn!(connector, %error, "waking the jobs waiting on the connector failed; they resume at their next probe")
+            }
+        }
+    }
+
+    async fn try_commit(
+        &self,
+        owner: &str,
+        prepared: &[Prepared],
+    ) -> Result<Committed, sqlx::Error> {
         let now_micros = to_micros(self.clock.now());
         let mut tx = self.db.pool().begin().await?;
         let mut events = false;
         let mut accounts = Vec::new();
+        // The last word of this batch on each connector (sorted: a global lock order).
+        let mut health: BTreeMap<&str, (&str, &Health)> = BTreeMap::new();
         for p in prepared {
             if !store::record(&mut tx, &p.job_id, owner, &p.outcome, now_micros).await? {
                 tracing::warn!(job_id = %p.job_id, "lease lost before commit; outcome dropped (another worker owns the job)");
                 continue;
+            }
+            if let Some(h) = &p.health {
+                health.insert(p.connector.as_str(), (p.vendor_id.as_str(), h));
             }
             if let Some(event) = &p.event {
                 self.outbox.append(&mut tx, event, now_micros).await?;
@@ -576,8 +645,41 @@ impl Pool {
         for (connector, customer_id, account) in accounts {
             store::upsert_account(&mut tx, connector, customer_id, account, now_micros).await?;
         }
+        // Connector health: one event per change (staff are alerted once per connector, not
+        // per job); the row is only locked while the connector is misconfigured.
+        let mut recovered = Vec::new();
+        let mut gauges = Vec::new();
+        for (connector, (vendor_id, h)) in health {
+            let error = match h {
+                Health::Refused(error) => {
+                    if !store::mark_misconfigured(&mut tx, connector, &error.code, &error.message, now_micros)
+                        .await?
+                    {
+                        continue;
+                    }
+                    tracing::warn!(connector, %error, "vendor refuses our credentials or setup; jobs wait on a slow probe, staff alerted");
+                    gauges.push((connector.to_string(), true));
+                    Some(error)
+                }
+                Health::Accepted => {
+                    if !store::mark_healthy(&mut tx, connector, now_micros).await? {
+                        continue;
+                    }
+                    recovered.push(connector.to_string());
+                    gauges.push((connector.to_string(), false));
+                    None
+                }
+            };
+            let event = events::connector_health(connector, vendor_id, error, &self.clock);
+            self.outbox.append(&mut tx, &event, now_micros).await?;
+            events = true;
+        }
         tx.commit().await?;
-        Ok(events)
+        for (connector, bad) in &gauges {
+            metrics::gauge!("provisioning_connector_misconfigured", "connector" => connector.clone())
+                .set(if *bad { 1.0 } else { 0.0 });
+        }
+        Ok(Committed { events, recovered })
     }
 }
 

@@ -149,6 +149,18 @@ pub fn learned(event: &Envelope) -> Learned {
     }
 }
 
+/// The staff alert e-mail target (reseller preferences never mute staff alerts).
+fn staff_targets(ctx: &RuleContext<'_>) -> Vec<EmailTarget> {
+    if is_email(ctx.staff_email) {
+        vec![EmailTarget {
+            address: ctx.staff_email.to_string(),
+            locale: "en",
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The display name of a vendor id.
 pub fn vendor_name(vendor_id: &str) -> &str {
     match vendor_id {
@@ -455,15 +467,6 @@ pub fn plan(event: &Envelope, ctx: &RuleContext<'_>) -> Vec<Planned> {
                 b.reseller_targets(Kind::ProvisioningFailed),
             );
             // Seed 000: staff are notified of every Not Provisioned item.
-            // Reseller preferences never mute staff alerts.
-            let staff: Vec<EmailTarget> = if is_email(ctx.staff_email) {
-                vec![EmailTarget {
-                    address: ctx.staff_email.to_string(),
-                    locale: "en",
-                }]
-            } else {
-                Vec::new()
-            };
             let alert = b.planned(
                 Kind::StaffAlert,
                 Audience::Staff,
@@ -471,9 +474,33 @@ pub fn plan(event: &Envelope, ctx: &RuleContext<'_>) -> Vec<Planned> {
                 "",
                 link,
                 vars,
-                staff,
+                staff_targets(ctx),
             );
             vec![failed, alert]
+        }
+        Payload::ConnectorHealthChanged(p) => {
+            // Once per change of a connector's health (provisioning publishes no more), never
+            // per job: staff fix the credentials, the waiting jobs resume by themselves.
+            let mut vars = serde_json::Map::new();
+            vars.insert("connector".into(), json!(p.connector));
+            vars.insert("vendor".into(), json!(vendor_name(&p.vendor_id)));
+            vars.insert("healthy".into(), json!(p.healthy));
+            vars.insert("vendor_code".into(), json!(p.vendor_code));
+            vars.insert("vendor_message".into(), json!(p.message));
+            let link = format!(
+                "{}/provisioningJobs?vendorId={}",
+                ctx.console_url.trim_end_matches('/'),
+                p.vendor_id
+            );
+            vec![b.planned(
+                Kind::StaffAlert,
+                Audience::Staff,
+                "",
+                "",
+                link,
+                vars,
+                staff_targets(ctx),
+            )]
         }
         Payload::SubscriptionReminder(p) => {
             let kind = match ReminderKind::try_from(p.kind) {
@@ -685,5 +712,43 @@ mod tests {
         );
         assert_eq!(planned[1].emails[0].address, "staff@x.example");
         assert_eq!(planned[1].vars["vendor_message"], "boom");
+    }
+
+    #[test]
+    fn refused_connector_credentials_alert_staff_once_with_the_settings_to_check() {
+        let prefs = Preferences::defaults("");
+        let ctx = RuleContext {
+            reseller: None,
+            order: None,
+            preferences: &prefs,
+            staff_email: "staff@x.example",
+            console_url: "http://c",
+        };
+        let event = Envelope {
+            payload: Some(Payload::ConnectorHealthChanged(
+                marketplace_proto::events::v1::ConnectorHealthChanged {
+                    connector: "autodesk".into(),
+                    vendor_id: "autodesk".into(),
+                    healthy: false,
+                    vendor_code: "4106".into(),
+                    message: "check provisioning.autodesk.consumer_secret".into(),
+                },
+            )),
+            ..Default::default()
+        };
+        let planned = plan(&event, &ctx);
+        assert_eq!(planned.len(), 1);
+        assert_eq!(
+            (planned[0].kind, planned[0].audience),
+            (Kind::StaffAlert, Audience::Staff)
+        );
+        assert_eq!(planned[0].emails[0].address, "staff@x.example");
+        let rendered = crate::templates::Templates::load()
+            .expect("templates")
+            .render(planned[0].kind, planned[0].locale, &planned[0].vars)
+            .expect("renders");
+        assert!(rendered.subject.contains("Autodesk refuses our credentials"), "{rendered:?}");
+        assert!(rendered.summary.contains("provisioning.autodesk.consumer_secret"), "{rendered:?}");
+        assert!(rendered.html.contains("4106"), "{rendered:?}");
     }
 }

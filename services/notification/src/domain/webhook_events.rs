@@ -31,7 +31,8 @@ pub fn public_type(event: &Envelope) -> Option<&'static str> {
         | Payload::FulfilmentCancelRequested(_)
         | Payload::FulfilmentProgressed(_)
         | Payload::ResellerProfileChanged(_)
-        | Payload::MarkupChanged(_) => return None,
+        | Payload::MarkupChanged(_)
+        | Payload::ConnectorHealthChanged(_) => return None,
     })
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
-    /// Network, timeout, 5xx, expired credentials: retried with exponential backoff.
+    /// Network, timeout, 5xx: retried with exponential backoff.
     Transient,
     /// 429: retried after the vendor's `Retry-After`, never earlier.
     Throttled,
@@ -19,6 +19,10 @@ pub enum ErrorClass {
     Permanent,
     /// The vendor is busy with a conflicting order: retried later.
     Conflict,
+    /// The vendor refused our credentials or setup (401/403, Autodesk 4106): nothing the
+    /// reseller did. The job waits with a slow probe (never exhausting its attempts), staff are
+    /// alerted once per connector, and the first accepted call resumes the waiting jobs.
+    Configuration,
 }
 
 impl ErrorClass {
@@ -30,12 +34,16 @@ impl ErrorClass {
             Self::NeedsInput => "needs_input",
             Self::Permanent => "permanent",
             Self::Conflict => "conflict",
+            Self::Configuration => "configuration",
         }
     }
 
     /// Whether a job hitting this class is tried again.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Transient | Self::Throttled | Self::Conflict)
+        matches!(
+            self,
+            Self::Transient | Self::Throttled | Self::Conflict | Self::Configuration
+        )
     }
 }
 
@@ -81,6 +89,12 @@ impl VendorError {
     /// A transient error.
     pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(ErrorClass::Transient, code, message)
+    }
+
+    /// Our credentials or setup were refused; `message` names the settings to check (never a
+    /// secret).
+    pub fn configuration(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Configuration, code, message)
     }
 
     /// A permanent error.

@@ -22,6 +22,8 @@ pub struct RetryPolicy {
     pub poll_initial: Duration,
     /// Largest poll delay.
     pub poll_max: Duration,
+    /// Delay between probes of a job whose connector's credentials or setup were refused.
+    pub probe_interval: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +36,7 @@ impl Default for RetryPolicy {
             max_conflict: 20,
             poll_initial: Duration::from_secs(2),
             poll_max: Duration::from_secs(600),
+            probe_interval: Duration::from_secs(60),
         }
     }
 }
@@ -46,6 +49,8 @@ impl RetryPolicy {
             ErrorClass::Throttled => self.max_throttled,
             ErrorClass::Conflict => self.max_conflict,
             ErrorClass::NeedsInput | ErrorClass::Permanent => 0,
+            // Refused credentials are ours to fix: the job waits for them, however long.
+            ErrorClass::Configuration => u32::MAX,
         }
     }
 
@@ -74,6 +79,10 @@ impl RetryPolicy {
         retry_after: Option<Duration>,
         unit: f64,
     ) -> Duration {
+        if class == ErrorClass::Configuration {
+            // A slow probe (jitter spreads the waiting jobs); a fix wakes them earlier.
+            return self.probe_interval.mul_f64(0.8 + 0.2 * unit.clamp(0.0, 1.0));
+        }
         let backoff = self.backoff(n, unit);
         match (class, retry_after) {
             // Retry-After is the rule; a little jitter after it spreads the replicas.
@@ -125,6 +134,19 @@ mod tests {
             p.retry_delay(ErrorClass::Transient, 1, Some(Duration::from_secs(30)), 0.0)
                 >= Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn refused_credentials_probe_slowly_and_never_exhaust_the_job() {
+        let p = RetryPolicy {
+            probe_interval: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.limit(ErrorClass::Configuration), u32::MAX);
+        for n in [1, 5, 1000] {
+            let d = p.retry_delay(ErrorClass::Configuration, n, None, 0.5);
+            assert!(d >= Duration::from_secs(48) && d <= Duration::from_secs(60), "{d:?}");
+        }
     }
 
     #[test]

@@ -214,6 +214,29 @@ mod tests {
     }
 
     #[test]
+    fn refused_credentials_keep_the_job_waiting_on_a_slow_probe() {
+        let error = Step::Error(VendorError::configuration("4106", "refused"));
+        let mut counts = BTreeMap::new();
+        for _ in 0..50 {
+            let t = decide(
+                JobState::Submitted,
+                &error,
+                &counts,
+                0,
+                Duration::ZERO,
+                DAY,
+                &policy(),
+                0.5,
+            );
+            assert_eq!(t.state, JobState::Submitted);
+            assert_eq!(t.announce, Announce::Nothing);
+            assert_eq!(t.error.as_ref().map(|e| e.class), Some(ErrorClass::Configuration));
+            assert!(t.next_in >= policy().probe_interval.mul_f64(0.8));
+            counts = t.error_counts;
+        }
+    }
+
+    #[test]
     fn business_errors_end_the_job_at_once() {
         let e = VendorError::needs_input("800016", "bad mpn", "parameters.mpn_id");
         let t = decide(

@@ -18,6 +18,9 @@ use crate::domain::connector::{
 use crate::domain::error::{ErrorClass, VendorError};
 use crate::domain::order::{Change, JobContext};
 
+/// What staff check when Autodesk refuses our credentials (named, never their values).
+pub(crate) const SETTINGS_TO_CHECK: &str = "Autodesk refused the marketplace's partner credentials: check the settings provisioning.autodesk.consumer_key, consumer_secret, callback_url and partner_csn against the partner app";
+
 /// Autodesk endpoint and partner app credentials.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -126,9 +129,9 @@ impl AutodeskConnector {
             }
             return Ok(answer);
         }
-        Err(VendorError::transient(
+        Err(VendorError::configuration(
             "unauthorized",
-            "Autodesk rejected a fresh access token",
+            format!("Autodesk rejected a fresh access token; {SETTINGS_TO_CHECK}"),
         ))
     }
 

@@ -251,7 +251,12 @@ pub(crate) fn http_error(answer: &Answer) -> VendorError {
             Some(field) => VendorError::needs_input(code, message, field),
             None => VendorError::permanent(code, message),
         },
-        401 | 403 | 408 => VendorError::transient(code, message),
+        // Refused credentials (4106), signatures or CSN: our setup, not the reseller's order.
+        401 | 403 => VendorError::configuration(
+            code,
+            format!("{message}; {}", super::SETTINGS_TO_CHECK),
+        ),
+        408 => VendorError::transient(code, message),
         404 => VendorError::permanent(code, message),
         409 => VendorError::new(ErrorClass::Conflict, code, message),
         s if s >= 500 => VendorError::transient(code, message),
@@ -388,5 +393,20 @@ mod tests {
         };
         assert_eq!(error.violations[0].field, "customer.contacts[0].email");
         assert_eq!(error.class, ErrorClass::Permanent, "a refusal ends the job");
+    }
+
+    #[test]
+    fn refused_credentials_are_a_configuration_error_naming_the_settings() {
+        let answer = |status: u16, code: &str| Answer {
+            status,
+            headers: Default::default(),
+            text: format!(r#"{{"errorCode":"{code}","developerMessage":"consumer key or consumer secret is not valid"}}"#),
+        };
+        for (status, code) in [(401, "4106"), (403, "4301")] {
+            let e = http_error(&answer(status, code));
+            assert_eq!((e.class, e.code.as_str()), (ErrorClass::Configuration, code));
+            assert!(e.message.contains("provisioning.autodesk.consumer_secret"), "{e}");
+        }
+        assert_eq!(http_error(&answer(408, "x")).class, ErrorClass::Transient);
     }
 }

@@ -57,7 +57,12 @@ pub(crate) fn by_code(call: Call, status: u16, code: String, message: String) ->
         }
         "800002" if call == Call::CreateCustomer => needs("customer"),
         _ => match status {
-            401 | 403 | 408 | 500..=599 => VendorError::transient(code, message),
+            // Our credentials or setup were refused: nothing the reseller can fix.
+            401 | 403 => VendorError::configuration(
+                code,
+                format!("{message}; Partner Center refused the marketplace's credentials: check the setting provisioning.microsoft.bearer_token"),
+            ),
+            408 | 500..=599 => VendorError::transient(code, message),
             409 => VendorError::new(ErrorClass::Conflict, code, message),
             _ => VendorError::permanent(code, message),
         },
@@ -125,6 +130,12 @@ mod tests {
             .class,
             ErrorClass::Permanent
         );
+        let refused = classify(
+            Call::Read,
+            &answer(401, r#"{"code":"401","description":"authentication failed"}"#),
+        );
+        assert_eq!(refused.class, ErrorClass::Configuration);
+        assert!(refused.message.contains("provisioning.microsoft.bearer_token"));
         let throttled = classify(
             Call::Read,
             &answer(
