@@ -19,7 +19,7 @@ use crate::domain::error::{ErrorClass, VendorError};
 use crate::domain::order::{Change, JobContext};
 
 /// What staff check when Autodesk refuses our credentials (named, never their values).
-pub(crate) const SETTINGS_TO_CHECK: &str = "Autodesk refused the marketplace's partner credentials: check the settings provisioning.autodesk.consumer_key, consumer_secret, callback_url and partner_csn against the partner app";
+pub(crate) const SETTINGS_TO_CHECK: &str = "Autodesk refused the marketplace's partner credentials: check the settings provisioning.autodesk.consumer_key, provisioning.autodesk.consumer_secret, provisioning.autodesk.callback_url and provisioning.autodesk.partner_csn against the partner app";
 
 /// Autodesk endpoint and partner app credentials.
 #[derive(Debug, Clone, Deserialize)]
