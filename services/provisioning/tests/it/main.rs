@@ -1034,3 +1034,155 @@ async fn operators_retry_cancel_and_resubmit_jobs() {
         app.stop().await;
     }
 }
+
+/// Waits until the job of `order_id` satisfies `done`.
+async fn wait_job(
+    app: &harness::Running,
+    order_id: &str,
+    what: &str,
+    done: impl Fn(&pb::Job) -> bool,
+) -> pb::Job {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let jobs = app.jobs_of_order(order_id).await;
+        if let Some(job) = jobs.iter().find(|j| done(j)) {
+            return job.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job of {order_id} never {what}: {jobs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn refused_credentials(job: &pb::Job) -> bool {
+    job.last_error
+        .as_ref()
+        .is_some_and(|e| e.class == pb::ErrorClass::Configuration as i32)
+}
+
+/// The `connector_health_changed` events seen for `connector`, as `healthy` flags.
+fn health_of(world: &World, connector: &str) -> Vec<bool> {
+    world
+        .seen("connector_health_changed")
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::ConnectorHealthChanged(h)) if h.connector == connector => Some(h.healthy),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_wait_on_a_slow_probe_alert_once_and_resume_when_fixed() {
+    for backend in backends().await {
+        eprintln!("backend {backend:?}");
+        let sim = start_sim(SimConfig::default()).await;
+        // Autodesk rotated our secret and Partner Center refuses our token.
+        sim.sim
+            .set_autodesk_consumer_secret(Some("rotated-elsewhere".into()));
+        sim.sim.set_microsoft_bearer_token(Some("another-token".into()));
+        let world = World::new().await;
+        let mut config = settings(fresh_db(backend).await, &sim);
+        // Before: refusals were transient and this failed the job after one retry.
+        config.worker.max_transient_attempts = 1;
+        // A probe far beyond the test: only the fix can resume the jobs in time.
+        config.worker.configuration_probe_interval_ms = 600_000;
+        let app = world.start(config, None).await;
+
+        for order in ["cred-a", "cred-b"] {
+            world
+                .publish(Payload::FulfilmentRequested(request(
+                    "autodesk",
+                    order,
+                    ChangeType::NewSubscription,
+                    1,
+                )))
+                .await;
+        }
+        world
+            .publish(Payload::FulfilmentRequested(request(
+                "microsoft_nce",
+                "cred-ms",
+                ChangeType::NewSubscription,
+                1,
+            )))
+            .await;
+
+        // The jobs say so at once: a configuration error naming the settings, not FAILED.
+        for order in ["cred-a", "cred-b"] {
+            let job = wait_job(&app, order, "showed refused credentials", refused_credentials).await;
+            assert_eq!(job.state, pb::JobState::Submitted as i32, "{backend:?}: {job:#?}");
+            let error = last_error(&job);
+            assert_eq!(error.vendor_code, "4106", "{backend:?}: {error:#?}");
+            assert!(
+                error.message.contains("provisioning.autodesk.consumer_secret")
+                    && !error.message.contains("demo-autodesk-secret"),
+                "{backend:?}: names the settings, never the secret: {}",
+                error.message
+            );
+            // A slow probe, not the transient backoff.
+            let next = job.next_attempt_time.as_ref().expect("next attempt").seconds;
+            let updated = job.update_time.as_ref().expect("updated").seconds;
+            assert!(next - updated >= 400, "{backend:?}: probe in {}s", next - updated);
+        }
+        let ms = wait_job(&app, "cred-ms", "showed refused credentials", refused_credentials).await;
+        assert_eq!(ms.state, pb::JobState::Submitted as i32, "{backend:?}: {ms:#?}");
+        assert!(
+            last_error(&ms)
+                .message
+                .contains("provisioning.microsoft.bearer_token"),
+            "{backend:?}: {ms:#?}"
+        );
+
+        // Staff are alerted once per connector, not per job.
+        world
+            .wait_events("one alert per connector", WAIT, |_| {
+                health_of(&world, "autodesk") == [false] && health_of(&world, "microsoft_nce") == [false]
+            })
+            .await;
+
+        // Autodesk accepts our credentials again; a new order's accepted call wakes the waiting
+        // jobs at once (their probe is 10 minutes away).
+        sim.sim.set_autodesk_consumer_secret(None);
+        world
+            .publish(Payload::FulfilmentRequested(request(
+                "autodesk",
+                "cred-new",
+                ChangeType::NewSubscription,
+                1,
+            )))
+            .await;
+        for order in ["cred-new", "cred-a", "cred-b"] {
+            app.wait_state(order, pb::JobState::Succeeded, WAIT).await;
+        }
+        world
+            .wait_events("the recovery", WAIT, |_| health_of(&world, "autodesk") == [false, true])
+            .await;
+        assert_eq!(
+            health_of(&world, "autodesk"),
+            [false, true],
+            "{backend:?}: one alert when refused, one when it works again"
+        );
+
+        // Partner Center too: an operator's retry of the waiting job after the fix.
+        sim.sim.set_microsoft_bearer_token(None);
+        let mut client = app.client.clone();
+        client
+            .retry_job(app.request(pb::RetryJobRequest { job_id: ms.id.clone() }, &harness::Running::staff()))
+            .await
+            .expect("retry");
+        app.wait_state("cred-ms", pb::JobState::Succeeded, WAIT).await;
+        world
+            .wait_events("the Microsoft recovery", WAIT, |_| {
+                health_of(&world, "microsoft_nce") == [false, true]
+            })
+            .await;
+        assert!(
+            sim.sim.journal().effective_count_by_reference().values().all(|n| *n == 1),
+            "{backend:?}: nothing provisioned twice"
+        );
+        app.stop().await;
+    }
+}
