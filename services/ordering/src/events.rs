@@ -266,7 +266,8 @@ pub(crate) async fn subscription_changed(
 
 /// What provisioning reported about one attempt.
 enum Outcome {
-    Progressed,
+    /// Still provisioning; the reason it waits, if any (e.g. the vendor refuses our credentials).
+    Progressed(String),
     Succeeded(ev::FulfilmentSucceeded),
     Inquiring(ev::FulfilmentInquiring),
     Failed(ev::FulfilmentFailed),
@@ -296,7 +297,7 @@ impl EventHandler for ProvisioningHandler {
                 &p.order_id,
                 &p.order_item_id,
                 &p.request_id,
-                Outcome::Progressed,
+                Outcome::Progressed(p.vendor_message.clone()),
             ),
             Some(Payload::FulfilmentSucceeded(p)) => (
                 &p.order_id,
@@ -360,9 +361,24 @@ async fn apply(
         return Ok(());
     }
     let now = ctx.now_for(conn, &order.customer_id).await?;
+    if let Outcome::Progressed(message) = &outcome
+        && item.status == ItemStatus::Provisioning
+    {
+        // Only why it waits may change (shown at once, cleared when the job moves on).
+        if item.vendor_message != *message {
+            if let Some(entry) = order.items.iter_mut().find(|i| i.id == item_id) {
+                entry.vendor_message = message.clone();
+                entry.updated_at = now;
+            }
+            let base = order.version;
+            order.version += 1;
+            order.updated_at = now;
+            ctx.store.update_order(conn, &order, base).await?;
+        }
+        return Ok(());
+    }
     let target = match &outcome {
-        Outcome::Progressed if item.status == ItemStatus::Provisioning => None,
-        Outcome::Progressed => Some(ItemStatus::Provisioning),
+        Outcome::Progressed(_) => Some(ItemStatus::Provisioning),
         Outcome::Succeeded(_) => Some(ItemStatus::Provisioned),
         Outcome::Inquiring(_) => Some(ItemStatus::Inquiring),
         Outcome::Failed(_) => Some(ItemStatus::Failed),
@@ -383,7 +399,7 @@ async fn apply(
     let base = order.version;
     if let Some(entry) = order.items.iter_mut().find(|i| i.id == item_id) {
         match &outcome {
-            Outcome::Progressed => {}
+            Outcome::Progressed(message) => entry.vendor_message = message.clone(),
             Outcome::Succeeded(s) => {
                 entry.vendor_message = s.vendor_message.clone();
                 entry.parameter_errors.clear();
@@ -429,7 +445,7 @@ async fn apply(
             not_provisioned(ctx, conn, &order, item_id, &f.vendor_message, &facts, now).await?
         }
         Outcome::Failed(_) => changed(ctx, conn, &order, &item, None, &facts, now).await?,
-        Outcome::Progressed | Outcome::Inquiring(_) => {}
+        Outcome::Progressed(_) | Outcome::Inquiring(_) => {}
     }
     ctx.store.update_order(conn, &order, base).await
 }

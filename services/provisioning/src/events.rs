@@ -317,6 +317,29 @@ pub(crate) fn progressed(
     vendor_reference: &str,
     clock: &SharedClock,
 ) -> ev::Envelope {
+    progressed_with(facts, state, vendor_reference, String::new(), clock)
+}
+
+/// `fulfilment_progressed` of a job that waits because the vendor refuses our credentials:
+/// the item shows why (the error's code and message, which name the settings to check).
+pub(crate) fn waiting_on_configuration(
+    facts: &JobFacts,
+    state: JobState,
+    vendor_reference: &str,
+    error: &VendorError,
+    clock: &SharedClock,
+) -> ev::Envelope {
+    let message = format!("{} ({})", error.message, error.code);
+    progressed_with(facts, state, vendor_reference, message, clock)
+}
+
+fn progressed_with(
+    facts: &JobFacts,
+    state: JobState,
+    vendor_reference: &str,
+    vendor_message: String,
+    clock: &SharedClock,
+) -> ev::Envelope {
     wrap(
         facts,
         Payload::FulfilmentProgressed(ev::FulfilmentProgressed {
@@ -326,6 +349,7 @@ pub(crate) fn progressed(
             job_state: state.proto_name().to_string(),
             vendor_reference: vendor_reference.to_string(),
             job_id: facts.job_id.clone(),
+            vendor_message,
         }),
         clock,
     )

@@ -525,6 +525,26 @@ impl Pool {
             Announce::Inquiring(error) => Some(events::inquiring(&facts, error, &self.clock)),
             Announce::Failed(error) => Some(events::failed(&facts, error, &self.clock)),
         };
+        // A job that starts waiting on refused credentials says so at once (its item shows it).
+        let event = match (&event, &t.error) {
+            (None, Some(error))
+                if error.class == ErrorClass::Configuration && !waited_on_configuration(job) =>
+            {
+                let reference = if t.vendor_reference.is_empty() {
+                    &job.vendor_reference
+                } else {
+                    &t.vendor_reference
+                };
+                Some(events::waiting_on_configuration(
+                    &facts,
+                    t.state,
+                    reference,
+                    error,
+                    &self.clock,
+                ))
+            }
+            _ => event,
+        };
         Prepared {
             job_id: job.id.clone(),
             connector: job.connector.clone(),
@@ -681,6 +701,14 @@ impl Pool {
         }
         Ok(Committed { events, recovered })
     }
+}
+
+/// Whether the job's last round ended on refused credentials.
+fn waited_on_configuration(job: &JobRow) -> bool {
+    job.last_error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<VendorError>(e).ok())
+        .is_some_and(|e| e.class == ErrorClass::Configuration)
 }
 
 /// The Microsoft tenant a round created (or attested) for the customer, to reuse for later jobs
