@@ -71,7 +71,8 @@ pub(crate) async fn modes() -> Vec<Mode> {
     modes
 }
 
-fn set(section: &mut Value, path: &str, value: Value) {
+/// Sets `path` (dotted) in a service's configuration section.
+pub(crate) fn set(section: &mut Value, path: &str, value: Value) {
     marketplace::config::set_key(section, path, value);
 }
 

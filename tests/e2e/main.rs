@@ -18,3 +18,4 @@ mod startup_errors;
 mod startup_logs;
 mod streams;
 mod test_clocks;
+mod vendor_credentials;

@@ -47,7 +47,10 @@ pub(crate) fn routes() -> Router<VendorSim> {
         .route("/_sim/journal", get(journal))
         .route("/_sim/clock", put(set_clock).get(get_clock))
         .route("/_sim/autodesk/credentials", post(set_autodesk_credentials))
-        .route("/_sim/microsoft/credentials", post(set_microsoft_credentials))
+        .route(
+            "/_sim/microsoft/credentials",
+            post(set_microsoft_credentials),
+        )
 }
 
 #[derive(Deserialize)]

@@ -622,7 +622,11 @@ impl Pool {
         let now_micros = to_micros(self.clock.now());
         match store::wake_configuration_waiters(self.db.pool(), connector, now_micros).await {
             Ok(woken) => {
-                tracing::info!(connector, resumed_jobs = woken, "vendor accepts our credentials again; waiting jobs resume");
+                tracing::info!(
+                    connector,
+                    resumed_jobs = woken,
+                    "vendor accepts our credentials again; waiting jobs resume"
+                );
                 self.wake.notify_waiters();
             }
             Err(error) => {
@@ -672,8 +676,14 @@ impl Pool {
         for (connector, (vendor_id, h)) in health {
             let error = match h {
                 Health::Refused(error) => {
-                    if !store::mark_misconfigured(&mut tx, connector, &error.code, &error.message, now_micros)
-                        .await?
+                    if !store::mark_misconfigured(
+                        &mut tx,
+                        connector,
+                        &error.code,
+                        &error.message,
+                        now_micros,
+                    )
+                    .await?
                     {
                         continue;
                     }

@@ -88,12 +88,7 @@ fn place(
 ) -> Result<Response, AdError> {
     let wall_now = sim.wall_now();
     let creds = sim.autodesk_credentials();
-    auth::verify_api_call(
-        &creds,
-        &sim.lock().autodesk.tokens,
-        headers,
-        wall_now,
-    )?;
+    auth::verify_api_call(&creds, &sim.lock().autodesk.tokens, headers, wall_now)?;
     let request = parse_json::<WireOrder>(body)
         .map_err(AdError::bad_request)?
         .validate(endpoint)?;
@@ -127,12 +122,7 @@ pub(crate) async fn order_status(
     let wall_now = sim.wall_now();
     let creds = sim.autodesk_credentials();
     let mut st = sim.lock();
-    auth::verify_api_call(
-        &creds,
-        &st.autodesk.tokens,
-        &headers,
-        wall_now,
-    )?;
+    auth::verify_api_call(&creds, &st.autodesk.tokens, &headers, wall_now)?;
     let now = st.now(sim.config());
     st.materialize(now, &sim.config().rules);
     let body = st.autodesk.status_json(&transaction_id).ok_or_else(|| {

@@ -747,8 +747,18 @@ mod tests {
             .expect("templates")
             .render(planned[0].kind, planned[0].locale, &planned[0].vars)
             .expect("renders");
-        assert!(rendered.subject.contains("Autodesk refuses our credentials"), "{rendered:?}");
-        assert!(rendered.summary.contains("provisioning.autodesk.consumer_secret"), "{rendered:?}");
+        assert!(
+            rendered
+                .subject
+                .contains("Autodesk refuses our credentials"),
+            "{rendered:?}"
+        );
+        assert!(
+            rendered
+                .summary
+                .contains("provisioning.autodesk.consumer_secret"),
+            "{rendered:?}"
+        );
         assert!(rendered.html.contains("4106"), "{rendered:?}");
     }
 }

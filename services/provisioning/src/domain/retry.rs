@@ -81,7 +81,9 @@ impl RetryPolicy {
     ) -> Duration {
         if class == ErrorClass::Configuration {
             // A slow probe (jitter spreads the waiting jobs); a fix wakes them earlier.
-            return self.probe_interval.mul_f64(0.8 + 0.2 * unit.clamp(0.0, 1.0));
+            return self
+                .probe_interval
+                .mul_f64(0.8 + 0.2 * unit.clamp(0.0, 1.0));
         }
         let backoff = self.backoff(n, unit);
         match (class, retry_after) {
@@ -145,7 +147,10 @@ mod tests {
         assert_eq!(p.limit(ErrorClass::Configuration), u32::MAX);
         for n in [1, 5, 1000] {
             let d = p.retry_delay(ErrorClass::Configuration, n, None, 0.5);
-            assert!(d >= Duration::from_secs(48) && d <= Duration::from_secs(60), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(48) && d <= Duration::from_secs(60),
+                "{d:?}"
+            );
         }
     }
 

@@ -230,7 +230,10 @@ mod tests {
             );
             assert_eq!(t.state, JobState::Submitted);
             assert_eq!(t.announce, Announce::Nothing);
-            assert_eq!(t.error.as_ref().map(|e| e.class), Some(ErrorClass::Configuration));
+            assert_eq!(
+                t.error.as_ref().map(|e| e.class),
+                Some(ErrorClass::Configuration)
+            );
             assert!(t.next_in >= policy().probe_interval.mul_f64(0.8));
             counts = t.error_counts;
         }

@@ -1082,7 +1082,8 @@ async fn refused_credentials_wait_on_a_slow_probe_alert_once_and_resume_when_fix
         // Autodesk rotated our secret and Partner Center refuses our token.
         sim.sim
             .set_autodesk_consumer_secret(Some("rotated-elsewhere".into()));
-        sim.sim.set_microsoft_bearer_token(Some("another-token".into()));
+        sim.sim
+            .set_microsoft_bearer_token(Some("another-token".into()));
         let world = World::new().await;
         let mut config = settings(fresh_db(backend).await, &sim);
         // Before: refusals were transient and this failed the job after one retry.
@@ -1112,23 +1113,53 @@ async fn refused_credentials_wait_on_a_slow_probe_alert_once_and_resume_when_fix
 
         // The jobs say so at once: a configuration error naming the settings, not FAILED.
         for order in ["cred-a", "cred-b"] {
-            let job = wait_job(&app, order, "showed refused credentials", refused_credentials).await;
-            assert_eq!(job.state, pb::JobState::Submitted as i32, "{backend:?}: {job:#?}");
+            let job = wait_job(
+                &app,
+                order,
+                "showed refused credentials",
+                refused_credentials,
+            )
+            .await;
+            assert_eq!(
+                job.state,
+                pb::JobState::Submitted as i32,
+                "{backend:?}: {job:#?}"
+            );
             let error = last_error(&job);
             assert_eq!(error.vendor_code, "4106", "{backend:?}: {error:#?}");
             assert!(
-                error.message.contains("provisioning.autodesk.consumer_secret")
+                error
+                    .message
+                    .contains("provisioning.autodesk.consumer_secret")
                     && !error.message.contains("demo-autodesk-secret"),
                 "{backend:?}: names the settings, never the secret: {}",
                 error.message
             );
             // A slow probe, not the transient backoff.
-            let next = job.next_attempt_time.as_ref().expect("next attempt").seconds;
+            let next = job
+                .next_attempt_time
+                .as_ref()
+                .expect("next attempt")
+                .seconds;
             let updated = job.update_time.as_ref().expect("updated").seconds;
-            assert!(next - updated >= 400, "{backend:?}: probe in {}s", next - updated);
+            assert!(
+                next - updated >= 400,
+                "{backend:?}: probe in {}s",
+                next - updated
+            );
         }
-        let ms = wait_job(&app, "cred-ms", "showed refused credentials", refused_credentials).await;
-        assert_eq!(ms.state, pb::JobState::Submitted as i32, "{backend:?}: {ms:#?}");
+        let ms = wait_job(
+            &app,
+            "cred-ms",
+            "showed refused credentials",
+            refused_credentials,
+        )
+        .await;
+        assert_eq!(
+            ms.state,
+            pb::JobState::Submitted as i32,
+            "{backend:?}: {ms:#?}"
+        );
         assert!(
             last_error(&ms)
                 .message
@@ -1139,7 +1170,8 @@ async fn refused_credentials_wait_on_a_slow_probe_alert_once_and_resume_when_fix
         // Staff are alerted once per connector, not per job.
         world
             .wait_events("one alert per connector", WAIT, |_| {
-                health_of(&world, "autodesk") == [false] && health_of(&world, "microsoft_nce") == [false]
+                health_of(&world, "autodesk") == [false]
+                    && health_of(&world, "microsoft_nce") == [false]
             })
             .await;
 
@@ -1158,7 +1190,9 @@ async fn refused_credentials_wait_on_a_slow_probe_alert_once_and_resume_when_fix
             app.wait_state(order, pb::JobState::Succeeded, WAIT).await;
         }
         world
-            .wait_events("the recovery", WAIT, |_| health_of(&world, "autodesk") == [false, true])
+            .wait_events("the recovery", WAIT, |_| {
+                health_of(&world, "autodesk") == [false, true]
+            })
             .await;
         assert_eq!(
             health_of(&world, "autodesk"),
@@ -1170,17 +1204,27 @@ async fn refused_credentials_wait_on_a_slow_probe_alert_once_and_resume_when_fix
         sim.sim.set_microsoft_bearer_token(None);
         let mut client = app.client.clone();
         client
-            .retry_job(app.request(pb::RetryJobRequest { job_id: ms.id.clone() }, &harness::Running::staff()))
+            .retry_job(app.request(
+                pb::RetryJobRequest {
+                    job_id: ms.id.clone(),
+                },
+                &harness::Running::staff(),
+            ))
             .await
             .expect("retry");
-        app.wait_state("cred-ms", pb::JobState::Succeeded, WAIT).await;
+        app.wait_state("cred-ms", pb::JobState::Succeeded, WAIT)
+            .await;
         world
             .wait_events("the Microsoft recovery", WAIT, |_| {
                 health_of(&world, "microsoft_nce") == [false, true]
             })
             .await;
         assert!(
-            sim.sim.journal().effective_count_by_reference().values().all(|n| *n == 1),
+            sim.sim
+                .journal()
+                .effective_count_by_reference()
+                .values()
+                .all(|n| *n == 1),
             "{backend:?}: nothing provisioned twice"
         );
         app.stop().await;

@@ -252,10 +252,9 @@ pub(crate) fn http_error(answer: &Answer) -> VendorError {
             None => VendorError::permanent(code, message),
         },
         // Refused credentials (4106), signatures or CSN: our setup, not the reseller's order.
-        401 | 403 => VendorError::configuration(
-            code,
-            format!("{message}; {}", super::SETTINGS_TO_CHECK),
-        ),
+        401 | 403 => {
+            VendorError::configuration(code, format!("{message}; {}", super::SETTINGS_TO_CHECK))
+        }
         408 => VendorError::transient(code, message),
         404 => VendorError::permanent(code, message),
         409 => VendorError::new(ErrorClass::Conflict, code, message),
@@ -400,12 +399,20 @@ mod tests {
         let answer = |status: u16, code: &str| Answer {
             status,
             headers: Default::default(),
-            text: format!(r#"{{"errorCode":"{code}","developerMessage":"consumer key or consumer secret is not valid"}}"#),
+            text: format!(
+                r#"{{"errorCode":"{code}","developerMessage":"consumer key or consumer secret is not valid"}}"#
+            ),
         };
         for (status, code) in [(401, "4106"), (403, "4301")] {
             let e = http_error(&answer(status, code));
-            assert_eq!((e.class, e.code.as_str()), (ErrorClass::Configuration, code));
-            assert!(e.message.contains("provisioning.autodesk.consumer_secret"), "{e}");
+            assert_eq!(
+                (e.class, e.code.as_str()),
+                (ErrorClass::Configuration, code)
+            );
+            assert!(
+                e.message.contains("provisioning.autodesk.consumer_secret"),
+                "{e}"
+            );
         }
         assert_eq!(http_error(&answer(408, "x")).class, ErrorClass::Transient);
     }

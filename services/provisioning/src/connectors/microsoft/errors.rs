@@ -60,7 +60,9 @@ pub(crate) fn by_code(call: Call, status: u16, code: String, message: String) ->
             // Our credentials or setup were refused: nothing the reseller can fix.
             401 | 403 => VendorError::configuration(
                 code,
-                format!("{message}; Partner Center refused the marketplace's credentials: check the setting provisioning.microsoft.bearer_token"),
+                format!(
+                    "{message}; Partner Center refused the marketplace's credentials: check the setting provisioning.microsoft.bearer_token"
+                ),
             ),
             408 | 500..=599 => VendorError::transient(code, message),
             409 => VendorError::new(ErrorClass::Conflict, code, message),
@@ -132,10 +134,17 @@ mod tests {
         );
         let refused = classify(
             Call::Read,
-            &answer(401, r#"{"code":"401","description":"authentication failed"}"#),
+            &answer(
+                401,
+                r#"{"code":"401","description":"authentication failed"}"#,
+            ),
         );
         assert_eq!(refused.class, ErrorClass::Configuration);
-        assert!(refused.message.contains("provisioning.microsoft.bearer_token"));
+        assert!(
+            refused
+                .message
+                .contains("provisioning.microsoft.bearer_token")
+        );
         let throttled = classify(
             Call::Read,
             &answer(
