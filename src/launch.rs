@@ -361,8 +361,15 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         let token = shutdown.clone();
         tasks.spawn(async move { (name, runner.run(listener, token).await) });
     }
-    for relay in relays {
+    for (relay, db, source) in relays {
         let token = shutdown.clone();
+        // The relay process measures its source's backlog and its own pool too.
+        tokio::spawn(marketplace_platform::outbox::sample_gauges(
+            db,
+            source,
+            marketplace_platform::outbox::GAUGE_INTERVAL,
+            token.clone(),
+        ));
         tasks.spawn(async move {
             relay.run(token).await;
             ("relay", Ok(()))
@@ -386,17 +393,18 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
     })
 }
 
-/// One relay per configured source service, each on that service's database.
+/// One relay per configured source service, each on that service's database (with the database
+/// and the source's name, whose backlog and pool gauges the relay process samples).
 async fn build_relays(
     config: &Config,
     shared: &Shared,
     memory_bus: &Option<SharedBus>,
-) -> anyhow::Result<Vec<Relay>> {
+) -> anyhow::Result<Vec<(Relay, Database, &'static str)>> {
     let mut relays = Vec::new();
     for source in &config.relay.sources {
-        let section = match source.as_str() {
-            "ordering" => &config.ordering,
-            "provisioning" => &config.provisioning,
+        let (section, source_name): (&Value, &'static str) = match source.as_str() {
+            "ordering" => (&config.ordering, "ordering"),
+            "provisioning" => (&config.provisioning, "provisioning"),
             other => {
                 return Err(ConfigError(format!(
                     "setting `relay.sources` may hold `ordering` and `provisioning` (got {other:?})"
@@ -412,16 +420,20 @@ async fn build_relays(
             .await
             .with_context(|| format!("cannot connect to the {source} database"))?;
         let bus = make_bus(config, memory_bus).await?;
-        relays.push(Relay::new(
+        relays.push((
+            Relay::new(
+                db.clone(),
+                bus,
+                Outbox::new(),
+                shared.clock.clone(),
+                RelaySettings {
+                    name: source.clone(),
+                    poll_interval: Duration::from_millis(config.relay.poll_interval_ms.max(1)),
+                    ..RelaySettings::default()
+                },
+            ),
             db,
-            bus,
-            Outbox::new(),
-            shared.clock.clone(),
-            RelaySettings {
-                name: source.clone(),
-                poll_interval: Duration::from_millis(config.relay.poll_interval_ms.max(1)),
-                ..RelaySettings::default()
-            },
+            source_name,
         ));
     }
     Ok(relays)

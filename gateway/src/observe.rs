@@ -50,12 +50,8 @@ fn trace_id_of(traceparent: &str) -> Option<&str> {
     .then_some(trace)
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
-    for _ in 0..bytes {
-        out.push_str(&format!("{:02x}", rand::random::<u8>()));
-    }
-    out
+fn random_hex<const N: usize>() -> String {
+    hex::encode(rand::random::<[u8; N]>())
 }
 
 /// Continues the caller's trace, or starts one: a request without a valid `traceparent` gets a
@@ -71,8 +67,8 @@ pub(crate) fn start(headers: &mut HeaderMap) -> Trace {
     let trace_id = match incoming {
         Some(id) => id,
         None => {
-            let id = random_hex(16);
-            if let Ok(value) = HeaderValue::from_str(&format!("00-{id}-{}-01", random_hex(8))) {
+            let id = random_hex::<16>();
+            if let Ok(value) = HeaderValue::from_str(&format!("00-{id}-{}-01", random_hex::<8>())) {
                 headers.insert(TRACEPARENT, value);
             }
             headers.remove("tracestate");
