@@ -6,7 +6,11 @@
 //! * Native gRPC (and gRPC-Web with CORS) for partners on the gRPC listener: a transparent,
 //!   authenticating proxy to the owning services, with health and reflection served locally.
 //! * Authentication (JWT for people, API keys for partner systems), the role × operation matrix,
-//!   per-principal rate limits, body size limits, per-route timeouts and a concurrency limit.
+//!   rate limits per principal and per tenant, body size limits, per-route timeouts and a
+//!   concurrency limit.
+//! * Observability: every request is traced (started here when the caller sent no
+//!   `traceparent`, answered as `traceparent` and `x-request-id`) and measured (Prometheus
+//!   metrics by route/RPC, method and status; see `observe`).
 //!
 //! The caller's identity travels to the services as a signed `x-marketplace-identity` token;
 //! client-sent identities are stripped.
@@ -141,7 +145,7 @@ pub struct Settings {
     /// JWT and API key authentication.
     #[serde(default)]
     pub auth: AuthSettings,
-    /// Per-principal rate limits (both listeners).
+    /// Rate limits per principal and per tenant (both listeners).
     #[serde(default)]
     pub rate_limit: RateLimitSettings,
     /// Catalog service (`http://host:port`).
