@@ -527,6 +527,86 @@ async fn autodesk_api_calls_need_token_signature_timestamp_and_csn() {
 }
 
 #[tokio::test]
+async fn credentials_can_be_refused_and_accepted_again_over_the_control_api() {
+    let s = start().await;
+    let token = s.ad_token().await;
+    let set = |body: Value, path: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.control(Method::POST, path, Some(&body)).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {}", r.body);
+        }
+    };
+
+    // Autodesk: a rotated secret revokes the issued token and refuses ours (4105, then 4106).
+    set(
+        json!({"consumer_secret": "rotated"}),
+        "/autodesk/credentials",
+    )
+    .await;
+    let r = s
+        .ad_order(&token, &new_order("PO-CRED-1", PART, "ada@acme.example", 1))
+        .await;
+    assert_eq!(
+        (r.status, r.body["errorCode"].clone()),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!(autodesk::codes::INVALID_TOKEN)
+        )
+    );
+    let creds = s.sim.config().autodesk.clone();
+    let refused = s
+        .request_token(s.token_headers(&creds.consumer_secret, &s.timestamp()))
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["errorCode"].clone()),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!(autodesk::codes::TOKEN_GENERATION_FAILED)
+        )
+    );
+    set(json!({"consumer_secret": null}), "/autodesk/credentials").await;
+    let fresh = s.ad_token().await;
+    s.ad_accepted(&fresh, &new_order("PO-CRED-1", PART, "ada@acme.example", 1))
+        .await;
+
+    // Partner Center: another accepted token makes ours 401, until it is restored.
+    set(
+        json!({"bearer_token": "someone-else"}),
+        "/microsoft/credentials",
+    )
+    .await;
+    let r = s
+        .ms(
+            Method::GET,
+            "/agreements?agreementType=MicrosoftCustomerAgreement",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    set(json!({}), "/microsoft/credentials").await;
+    let r = s
+        .ms(
+            Method::GET,
+            "/agreements?agreementType=MicrosoftCustomerAgreement",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let bad = s
+        .control(
+            Method::POST,
+            "/autodesk/credentials",
+            Some(&json!({"secret": "x"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn autodesk_tokens_expire() {
     let s = start_with_manual_clock().await;
     let token = s.ad_token().await;
