@@ -189,11 +189,13 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("CHECKPOINT skipped: {e}");
     }
     let seeded = seed_start.elapsed();
-    let due_count: i64 = sqlx::query("SELECT count(*) AS n FROM subscriptions WHERE due_day <= $1")
-        .bind(today.key())
-        .fetch_one(&mut conn)
-        .await?
-        .try_get("n")?;
+    let due_count: i64 = sqlx::query(
+        "SELECT count(*) AS n FROM subscriptions WHERE clock_id = '' AND due_day <= $1",
+    )
+    .bind(today.key())
+    .fetch_one(&mut conn)
+    .await?
+    .try_get("n")?;
     println!(
         "seeded {total} subscriptions in {:.1}s; {due_count} with a term end before {} (due)",
         seeded.as_secs_f64(),
@@ -202,7 +204,7 @@ async fn run() -> anyhow::Result<()> {
 
     println!("EXPLAIN of the scheduler's claim query:");
     let explain = format!(
-        "EXPLAIN SELECT due_day, id, doc FROM subscriptions WHERE due_day <= {today} AND (due_day, id) > (20250101, 'sub-00000499') ORDER BY due_day, id LIMIT {batch} FOR UPDATE SKIP LOCKED",
+        "EXPLAIN SELECT due_day, id, doc FROM subscriptions WHERE clock_id = '' AND due_day <= {today} AND (due_day, id) > (20250101, 'sub-00000499') ORDER BY due_day, id LIMIT {batch} FOR UPDATE SKIP LOCKED",
         today = today.key()
     );
     for row in sqlx::query(sqlx::AssertSqlSafe(explain))
@@ -221,11 +223,13 @@ async fn run() -> anyhow::Result<()> {
             .fetch_one(&mut conn)
             .await?
             .try_get("n")?;
-    let left: i64 = sqlx::query("SELECT count(*) AS n FROM subscriptions WHERE due_day <= $1")
-        .bind(today.key())
-        .fetch_one(&mut conn)
-        .await?
-        .try_get("n")?;
+    let left: i64 = sqlx::query(
+        "SELECT count(*) AS n FROM subscriptions WHERE clock_id = '' AND due_day <= $1",
+    )
+    .bind(today.key())
+    .fetch_one(&mut conn)
+    .await?
+    .try_get("n")?;
     println!(
         "scheduler: {handled} term ends handled, {orders} renewal orders placed in {elapsed:.2}s = {:.0} renewals/s (batch {batch}); {left} still due",
         orders as f64 / elapsed

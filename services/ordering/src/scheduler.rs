@@ -45,12 +45,15 @@ pub(crate) struct Scheduler {
 pub(crate) enum Scope {
     /// Subscriptions on the real clock, at the real time.
     Real,
-    /// The subscriptions of one test clock, at `now` (µs).
+    /// The subscriptions of one test clock: what falls due from the clock's time `now` up to
+    /// `until` (µs), each at its own due time.
     Clock {
         /// Clock id.
         id: String,
         /// The clock's time.
         now: i64,
+        /// The end of this pass.
+        until: i64,
     },
 }
 
@@ -71,21 +74,48 @@ impl Scheduler {
         }
     }
 
-    /// The same scheduler for one test clock's subscriptions at its time `now`.
-    pub(crate) fn for_clock(mut self, id: &str, now: i64) -> Self {
+    /// The same scheduler for one test clock's subscriptions: everything due from the clock's
+    /// time `now` up to `until`, each handled at its own due time (never before `now`).
+    pub(crate) fn for_clock(mut self, id: &str, now: i64, until: i64) -> Self {
         self.scope = Scope::Clock {
             id: id.to_string(),
             now,
+            until: until.max(now),
         };
         self
     }
 
-    /// Now for this scheduler's subscriptions (µs).
+    /// Now for this scheduler's subscriptions (µs): the real time, or the clock's.
     fn now(&self) -> i64 {
         match &self.scope {
             Scope::Real => self.ctx.now(),
             Scope::Clock { now, .. } => *now,
         }
+    }
+
+    /// The latest instant this pass handles (µs).
+    fn until(&self, now: i64) -> i64 {
+        match &self.scope {
+            Scope::Real => now,
+            Scope::Clock { until, .. } => *until,
+        }
+    }
+
+    /// When `sub`, due at `due` (µs), is handled: now on the real clock; its due time (not
+    /// before the clock's time) on a test clock.
+    fn at(&self, now: i64, due: Option<i64>) -> i64 {
+        match &self.scope {
+            Scope::Real => now,
+            Scope::Clock { .. } => due.map_or(now, |d| d.max(now)),
+        }
+    }
+
+    /// When the term of `sub` is handled.
+    fn term_end_at(&self, now: i64, sub: &Subscription) -> i64 {
+        self.at(
+            now,
+            crate::domain::lifecycle::term_end_due(sub).and_then(|d| d.start_micros()),
+        )
     }
 
     /// The clock column value of this scheduler's subscriptions ('' = the real clock).
@@ -145,23 +175,21 @@ impl Scheduler {
     ) -> Result<(usize, Option<(i64, String)>), ServiceError> {
         let ctx = &self.ctx;
         let now = self.now();
-        let today = Now::at(now).today;
+        let until = Now::at(self.until(now)).today;
         let mut tx = ctx.store.begin().await?;
         let (due, last) = ctx
             .store
-            .claim_term_ends(&mut tx, self.clock_id(), today.key(), after, self.batch)
+            .claim_term_ends(&mut tx, self.clock_id(), until.key(), after, self.batch)
             .await?;
         let n = due.len();
         let mut batch = Batch {
-            offset_ms: match self.scope {
-                Scope::Real => 0,
-                Scope::Clock { now, .. } => (now - ctx.now()) / 1_000,
-            },
+            real_now: matches!(self.scope, Scope::Clock { .. }).then(|| ctx.now()),
             ..Batch::default()
         };
+        let today_of = |s: &Subscription| Now::at(self.term_end_at(now, s)).today;
         let renewing: Vec<&Subscription> = due
             .iter()
-            .filter(|s| at_term_end(s, today) == Some(AtTermEnd::Renew))
+            .filter(|s| at_term_end(s, today_of(s)) == Some(AtTermEnd::Renew))
             .collect();
         for sub in &renewing {
             if !batch.customers.contains_key(&sub.customer_id) {
@@ -198,9 +226,10 @@ impl Scheduler {
                 .into_iter();
         }
         for sub in due {
-            match at_term_end(&sub, today) {
-                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub, &mut batch, now).await?,
-                Some(AtTermEnd::Expire) => expire(ctx, &mut tx, sub, now).await?,
+            let at = self.term_end_at(now, &sub);
+            match at_term_end(&sub, Now::at(at).today) {
+                Some(AtTermEnd::Renew) => renew(ctx, &mut tx, sub, &mut batch, at).await?,
+                Some(AtTermEnd::Expire) => expire(ctx, &mut tx, sub, at).await?,
                 // Indexed as due but not (stale column): re-save to fix the column.
                 None => {
                     let mut sub = sub;
@@ -231,11 +260,17 @@ impl Scheduler {
         let mut tx = ctx.store.begin().await?;
         let due = ctx
             .store
-            .claim_reminders(&mut tx, self.clock_id(), now, self.batch)
+            .claim_reminders(&mut tx, self.clock_id(), self.until(now), self.batch)
             .await?;
         let n = due.len();
         for mut sub in due {
-            send_reminders(ctx, &mut tx, &mut sub, now).await?;
+            let remind_at = crate::domain::lifecycle::next_reminder_at(
+                &sub,
+                policy::for_vendor(&sub.plan.vendor_id),
+                ctx.store.rules(),
+            );
+            let at = self.at(now, remind_at);
+            send_reminders(ctx, &mut tx, &mut sub, at).await?;
             sub.version += 1;
             ctx.store.update_subscription(&mut tx, &sub).await?;
         }
@@ -298,8 +333,9 @@ struct Batch {
     facts_of: HashMap<String, ev::CustomerFacts>,
     /// Events of the renewals, appended to the outbox in multi-row statements.
     events: Vec<ev::Envelope>,
-    /// The test clock's time minus the real time (ms; 0 on the real clock), for the vendors.
-    offset_ms: i64,
+    /// The real time of a test clock's batch (None on the real clock): a renewal tells the
+    /// vendors its time's distance from it.
+    real_now: Option<i64>,
 }
 
 /// Customer facts for the events, built once per customer and batch.
@@ -387,7 +423,7 @@ async fn renew(
             item,
             facts,
             &facts_for(&mut batch.facts_of, customer),
-            batch.offset_ms,
+            batch.real_now.map_or(0, |real| (now - real) / 1_000),
         );
         batch.events.push(platform::outbox::envelope(
             events::SOURCE,
