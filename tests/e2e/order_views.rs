@@ -214,6 +214,42 @@ async fn started_and_deleted(m: &Marketplace, mode: Mode) {
         cart["lines"][0]["price"]["totalPrice"]
     );
 
+    // A cart without a customer is no order yet; choosing the customer starts it.
+    let cart = m.post("/v1/carts", json!({"currencyCode": "USD"})).await;
+    let later_cart = cart["id"].as_str().expect("cart id").to_string();
+    m.post(
+        &format!("/v1/carts/{later_cart}/lines"),
+        json!({"planId": AUTOCAD, "quantity": 1}),
+    )
+    .await;
+    let recent = walk(m, &m.token, "view=ORDER_VIEW_ALL", 50).await;
+    assert!(
+        recent.iter().all(|o| o["cartId"] != later_cart.as_str()),
+        "{mode:?}: no customer, no order"
+    );
+    let (status, body) = m
+        .call(
+            Method::PATCH,
+            &format!("/v1/carts/{later_cart}?updateMask=customer_id"),
+            &m.token,
+            Some(json!({"customerId": customer_id})),
+        )
+        .await;
+    assert!(
+        status.is_success(),
+        "{mode:?}: choose customer: {status} {body}"
+    );
+    let recent = walk(m, &m.token, "view=ORDER_VIEW_RECENT", 50).await;
+    let later = recent
+        .iter()
+        .find(|o| o["cartId"] == later_cart.as_str())
+        .unwrap_or_else(|| panic!("{mode:?}: customer chosen, order started: {recent:?}"));
+    assert_eq!(later["status"], "ORDER_STATUS_STARTED");
+    assert_eq!(
+        later["id"], body["orderId"],
+        "{mode:?}: the cart names its order"
+    );
+
     // A discarded cart is a DELETED order, still in the recent view, its lines kept.
     let (deleted_cart, _) = cart_with_line(m, &customer_id, 1).await;
     let (status, body) = m

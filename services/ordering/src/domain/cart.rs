@@ -91,7 +91,7 @@ pub struct Cart {
     pub updated_at: i64,
     /// Expiry (µs).
     pub expire_at: i64,
-    /// Order created by checkout.
+    /// The cart's order: STARTED while open with a customer, then what checkout made of it.
     pub order_id: String,
     /// Who started it.
     pub created_by: Actor,
