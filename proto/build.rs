@@ -20,11 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let descriptor_path = out.join("marketplace_descriptor.bin");
 
+    // Type names (`prost::Name`) let the input limits find each request's descriptor.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
-        .compile_protos(&protos, &[root.clone(), root.join("third_party")])?;
+        .compile_with_config(config, &protos, &[root.clone(), root.join("third_party")])?;
 
     let descriptors = std::fs::read(&descriptor_path)?;
     pbjson_build::Builder::new()

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
+use marketplace_proto::limits::{self, Scalar};
 use marketplace_proto::webhooks::WEBHOOK_EVENT_TYPES;
 
 use crate::descriptor::{Api, FieldInfo, FieldKind};
@@ -45,7 +46,7 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
                 {
                     continue;
                 }
-                let schema = field_schema(api, field, &mut referenced);
+                let schema = field_schema(api, &method.input, field, &mut referenced);
                 parameters.push(json!({"name": field.json_name, "in": "query", "required": false, "description": field.comment, "schema": schema}));
             }
         }
@@ -133,7 +134,7 @@ pub(crate) fn document(api: &Api, routes: &[Route]) -> Value {
         let mut nested = BTreeSet::new();
         let mut properties = Map::new();
         for field in &message.fields {
-            let mut schema = field_schema(api, field, &mut nested);
+            let mut schema = field_schema(api, &name, field, &mut nested);
             if !field.comment.is_empty()
                 && let Some(object) = schema.as_object_mut()
             {
@@ -309,6 +310,23 @@ fn queryable(field: &FieldInfo) -> bool {
     field.kind != FieldKind::Message || field.type_name == "google.protobuf.Timestamp"
 }
 
+/// Adds the contract's input limits (`marketplace_proto::limits`) to a scalar's schema.
+fn with_limits(mut schema: Value, message: &str, field: &FieldInfo) -> Value {
+    let scalar = match field.kind {
+        FieldKind::String => Scalar::String,
+        FieldKind::Int32 | FieldKind::Int64 | FieldKind::UInt32 | FieldKind::UInt64 => {
+            Scalar::Integer
+        }
+        _ => Scalar::Other,
+    };
+    if let Some(object) = schema.as_object_mut() {
+        for (keyword, value) in limits::openapi_keywords(message, &field.name, scalar) {
+            object.insert(keyword.into(), value);
+        }
+    }
+    schema
+}
+
 fn scalar_schema(kind: FieldKind) -> Value {
     match kind {
         FieldKind::Double | FieldKind::Float => json!({"type": "number"}),
@@ -321,7 +339,12 @@ fn scalar_schema(kind: FieldKind) -> Value {
 }
 
 /// The schema of a field: map entries and enums are inlined, messages referenced.
-fn field_schema(api: &Api, field: &FieldInfo, referenced: &mut BTreeSet<String>) -> Value {
+fn field_schema(
+    api: &Api,
+    message: &str,
+    field: &FieldInfo,
+    referenced: &mut BTreeSet<String>,
+) -> Value {
     let single = match field.kind {
         FieldKind::Enum => json!({"type": "string", "x-proto-enum": field.type_name}),
         FieldKind::Message => {
@@ -330,7 +353,7 @@ fn field_schema(api: &Api, field: &FieldInfo, referenced: &mut BTreeSet<String>)
             } else if let Some(entry) = api.message(&field.type_name).filter(|m| m.map_entry) {
                 let value = entry
                     .field("value")
-                    .map(|v| field_schema(api, v, referenced))
+                    .map(|v| field_schema(api, &field.type_name, v, referenced))
                     .unwrap_or_else(|| json!({}));
                 return json!({"type": "object", "additionalProperties": value});
             } else {
@@ -338,7 +361,7 @@ fn field_schema(api: &Api, field: &FieldInfo, referenced: &mut BTreeSet<String>)
                 reference(&field.type_name)
             }
         }
-        kind => scalar_schema(kind),
+        kind => with_limits(scalar_schema(kind), message, field),
     };
     if field.repeated {
         json!({"type": "array", "items": single})

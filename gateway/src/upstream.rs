@@ -10,7 +10,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use http::uri::PathAndQuery;
-use platform::error::{ServiceError, ServiceResult};
+use platform::error::{FieldViolation, ServiceError, ServiceResult};
 use platform::identity::IDENTITY_HEADER;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -145,8 +145,24 @@ fn message<Req: DeserializeOwned>(json: serde_json::Value) -> ServiceResult<Req>
     })
 }
 
-fn request<Req: DeserializeOwned>(call: &Call) -> ServiceResult<tonic::Request<Req>> {
+fn request<Req>(call: &Call) -> ServiceResult<tonic::Request<Req>>
+where
+    Req: DeserializeOwned + prost::Message + prost::Name,
+{
     let message: Req = message(call.request.clone())?;
+    // The edge refuses what the service would: the same limits, before any upstream call.
+    let violations = marketplace_proto::limits::check(&message);
+    if !violations.is_empty() {
+        return Err(ServiceError::invalid_fields(
+            violations
+                .into_iter()
+                .map(|v| FieldViolation {
+                    field: v.json_field,
+                    description: v.description,
+                })
+                .collect(),
+        ));
+    }
     let mut request = tonic::Request::new(message);
     if let Ok(value) = call.identity.parse() {
         request.metadata_mut().insert(IDENTITY_HEADER, value);
@@ -188,7 +204,7 @@ fn to_json<T: Serialize>(message: &T) -> ServiceResult<serde_json::Value> {
 /// A unary call with request `Req` and response `Resp`.
 pub(crate) fn unary<Req, Resp>(call: Call) -> BoxFuture<'static, ServiceResult<serde_json::Value>>
 where
-    Req: prost::Message + DeserializeOwned + Default + Send + 'static,
+    Req: prost::Message + prost::Name + DeserializeOwned + Default + Send + 'static,
     Resp: prost::Message + Serialize + Default + Send + 'static,
 {
     Box::pin(async move {
@@ -208,7 +224,7 @@ where
 /// A server-streaming call with request `Req` and messages `Resp`.
 pub(crate) fn streaming<Req, Resp>(call: Call) -> BoxFuture<'static, ServiceResult<JsonStream>>
 where
-    Req: prost::Message + DeserializeOwned + Default + Send + 'static,
+    Req: prost::Message + prost::Name + DeserializeOwned + Default + Send + 'static,
     Resp: prost::Message + Serialize + Default + Send + 'static,
 {
     Box::pin(async move {
@@ -241,7 +257,7 @@ impl Registry {
     /// Registers a unary RPC of `service` (full name).
     pub(crate) fn unary<Req, Resp>(&mut self, service: &str, method: &str)
     where
-        Req: prost::Message + DeserializeOwned + Default + Send + 'static,
+        Req: prost::Message + prost::Name + DeserializeOwned + Default + Send + 'static,
         Resp: prost::Message + Serialize + Default + Send + 'static,
     {
         self.invokers.insert(
@@ -253,7 +269,7 @@ impl Registry {
     /// Registers a server-streaming RPC of `service` (full name).
     pub(crate) fn streaming<Req, Resp>(&mut self, service: &str, method: &str)
     where
-        Req: prost::Message + DeserializeOwned + Default + Send + 'static,
+        Req: prost::Message + prost::Name + DeserializeOwned + Default + Send + 'static,
         Resp: prost::Message + Serialize + Default + Send + 'static,
     {
         self.invokers.insert(

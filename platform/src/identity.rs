@@ -10,7 +10,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{FieldViolation, ServiceError, ServiceResult};
 
 /// Metadata / header carrying the signed principal between services.
 pub const IDENTITY_HEADER: &str = "x-marketplace-identity";
@@ -253,14 +253,32 @@ impl IdentityKey {
             .ok_or_else(|| ServiceError::unauthenticated("invalid internal identity"))
     }
 
-    /// Authenticates a gRPC request by its identity metadata.
-    pub fn authenticate<T>(&self, request: &tonic::Request<T>) -> ServiceResult<Principal> {
+    /// Authenticates a gRPC request by its identity metadata, then checks the message against
+    /// the contract's input limits (`marketplace_proto::limits`): every RPC passes here, so no
+    /// over-long field reaches a use case or a table.
+    pub fn authenticate<T>(&self, request: &tonic::Request<T>) -> ServiceResult<Principal>
+    where
+        T: prost::Message + prost::Name,
+    {
         let token = request
             .metadata()
             .get(IDENTITY_HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ServiceError::unauthenticated("missing identity"))?;
-        self.verify(token)
+        let principal = self.verify(token)?;
+        let violations = marketplace_proto::limits::check(request.get_ref());
+        if !violations.is_empty() {
+            return Err(ServiceError::invalid_fields(
+                violations
+                    .into_iter()
+                    .map(|v| FieldViolation {
+                        field: v.field,
+                        description: v.description,
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(principal)
     }
 
     /// Attaches a principal to an outgoing gRPC request.

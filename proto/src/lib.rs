@@ -56,4 +56,5 @@ pub mod marketplace {
 
 pub use marketplace::{catalog, common, events, gateway, notification, ordering, provisioning};
 
+pub mod limits;
 pub mod webhooks;

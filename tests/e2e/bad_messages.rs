@@ -176,3 +176,102 @@ async fn unknown_enum_values_are_refused_naming_the_field_in_every_mode() {
         m.stop().await;
     }
 }
+
+#[tokio::test]
+async fn over_long_strings_are_refused_naming_the_field_and_nothing_is_stored_in_every_mode() {
+    use marketplace_proto::ordering::v1 as pb;
+    use marketplace_proto::ordering::v1::customer_service_client::CustomerServiceClient;
+    use serde_json::json;
+
+    use crate::streams::{authed, grpc_channel};
+
+    for mode in modes().await {
+        let m = start(mode).await;
+        let before = m.get("/v1/customers?pageSize=100").await;
+        let huge = "x".repeat(300 * 1024);
+
+        // REST: refused at the edge, naming the field.
+        let (status, body) = m
+            .call(
+                reqwest::Method::POST,
+                "/v1/customers",
+                &m.token,
+                Some(json!({"name": huge, "contacts": [{"email": "a@b.example", "firstName": "A", "lastName": "B"}]})),
+            )
+            .await;
+        assert!(
+            status == reqwest::StatusCode::BAD_REQUEST
+                || status == reqwest::StatusCode::PAYLOAD_TOO_LARGE,
+            "{status}: {body}"
+        );
+        let long_name = "x".repeat(201);
+        let (status, body) = m
+            .call(
+                reqwest::Method::POST,
+                "/v1/customers",
+                &m.token,
+                Some(json!({"name": long_name, "contacts": [{"email": format!("{}@b.example", "a".repeat(300)), "firstName": "A", "lastName": "B"}]})),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+        let fields: Vec<&str> = body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert!(fields.contains(&"customer.name"), "{body}");
+        assert!(fields.contains(&"customer.contacts[0].email"), "{body}");
+
+        // gRPC (through the gateway's proxy to the service): refused by the service itself.
+        let mut customers = CustomerServiceClient::new(grpc_channel(&m));
+        let status = customers
+            .create_customer(authed(
+                &m,
+                pb::CreateCustomerRequest {
+                    customer: Some(pb::Customer {
+                        name: huge.clone(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        let details =
+            tonic_types::StatusExt::get_details_bad_request(&status).expect("BadRequest details");
+        assert_eq!(
+            details.field_violations[0].field, "customer.name",
+            "{details:?}"
+        );
+        assert!(
+            details.field_violations[0]
+                .description
+                .contains("at most 200"),
+            "{details:?}"
+        );
+        assert_eq!(
+            m.get("/v1/customers?pageSize=100").await,
+            before,
+            "nothing stored"
+        );
+
+        // The served OpenAPI carries the same limits.
+        let openapi = m.get("/openapi.json").await;
+        let customer = &openapi["components"]["schemas"]["marketplace.ordering.v1.Customer"];
+        assert_eq!(
+            customer["properties"]["name"]["maxLength"], 200,
+            "{customer}"
+        );
+        let contact = &openapi["components"]["schemas"]["marketplace.ordering.v1.Contact"];
+        assert_eq!(
+            contact["properties"]["email"]["maxLength"], 254,
+            "{contact}"
+        );
+        assert_eq!(
+            contact["properties"]["email"]["format"], "email",
+            "{contact}"
+        );
+        m.stop().await;
+    }
+}

@@ -69,7 +69,7 @@ impl Fake {
     }
 }
 
-fn principal<T>(
+fn principal<T: marketplace_proto::prost::Message + marketplace_proto::prost::Name>(
     identity: &IdentityKey,
     request: &Request<T>,
 ) -> Result<marketplace_platform::identity::Principal, Status> {

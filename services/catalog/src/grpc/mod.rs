@@ -27,7 +27,10 @@ impl CatalogApi {
         Self { catalog, identity }
     }
 
-    fn caller<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+    fn caller<T: marketplace_proto::prost::Message + marketplace_proto::prost::Name>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Principal, Status> {
         Ok(self.identity.authenticate(request)?)
     }
 }

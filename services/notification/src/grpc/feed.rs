@@ -41,7 +41,10 @@ fn feed_scope(principal: &Principal) -> ServiceResult<FeedScope> {
 const MAX_MARK_IDS: usize = 500;
 
 impl FeedService {
-    fn principal<T>(&self, request: &Request<T>) -> ServiceResult<Principal> {
+    fn principal<T: marketplace_proto::prost::Message + marketplace_proto::prost::Name>(
+        &self,
+        request: &Request<T>,
+    ) -> ServiceResult<Principal> {
         self.identity.authenticate(request)
     }
 }

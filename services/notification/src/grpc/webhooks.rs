@@ -38,7 +38,10 @@ fn db(e: sqlx::Error) -> ServiceError {
 }
 
 impl WebhookApi {
-    fn admin<T>(&self, request: &Request<T>) -> ServiceResult<Principal> {
+    fn admin<T: marketplace_proto::prost::Message + marketplace_proto::prost::Name>(
+        &self,
+        request: &Request<T>,
+    ) -> ServiceResult<Principal> {
         let principal = self.identity.authenticate(request)?;
         principal.require(&[Role::ResellerAdmin])?;
         Ok(principal)

@@ -45,7 +45,7 @@ pub(crate) fn reply<T>(result: Result<T, ServiceError>) -> Reply<T> {
 }
 
 /// Authenticates the caller.
-pub(crate) fn principal<T>(
+pub(crate) fn principal<T: marketplace_proto::prost::Message + marketplace_proto::prost::Name>(
     ctx: &Ctx,
     request: &tonic::Request<T>,
 ) -> Result<Principal, ServiceError> {
