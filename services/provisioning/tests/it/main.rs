@@ -633,9 +633,10 @@ async fn a_worker_killed_between_vendor_call_and_commit_provisions_exactly_once(
                 2,
             )))
             .await;
-        // Both vendor calls happen, then both workers "die" before committing.
+        // A vendor call happens, then its worker "dies" before committing — and with it the
+        // process (a dead worker stops the component), possibly before the other job's call.
         let deadline = tokio::time::Instant::now() + WAIT;
-        while sim.sim.journal().effective_provisionings.len() < 2 {
+        while sim.sim.journal().effective_provisionings.is_empty() {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "vendor calls did not happen"
