@@ -367,7 +367,6 @@ pub async fn start(mut config: Config, shutdown: CancellationToken) -> anyhow::R
         tokio::spawn(marketplace_platform::outbox::sample_gauges(
             db,
             source,
-            marketplace_platform::outbox::GAUGE_INTERVAL,
             token.clone(),
         ));
         tasks.spawn(async move {

@@ -357,14 +357,10 @@ pub async fn backlog(db: &Database) -> Result<i64, sqlx::Error> {
     row.try_get("n")
 }
 
-/// Samples `service`'s outbox backlog and connection-pool gauges every `interval` until
+/// Samples `service`'s outbox backlog and connection-pool gauges every [`GAUGE_INTERVAL`] until
 /// `shutdown` — apart from the relay, so a relay that stopped shows as a growing backlog.
-pub async fn sample_gauges(
-    db: Database,
-    service: &'static str,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn sample_gauges(db: Database, service: &'static str, shutdown: CancellationToken) {
+    let interval = GAUGE_INTERVAL;
     loop {
         match backlog(&db).await {
             Ok(rows) => metrics::gauge!("outbox_backlog", "service" => service).set(rows as f64),

@@ -166,12 +166,7 @@ impl App {
         supervisor.spawn("catalog outbox relay", relay.run(relay_stop.clone()));
         supervisor.spawn(
             "catalog gauges",
-            marketplace_platform::outbox::sample_gauges(
-                db.clone(),
-                "catalog",
-                marketplace_platform::outbox::GAUGE_INTERVAL,
-                gauges_stop.clone(),
-            ),
+            marketplace_platform::outbox::sample_gauges(db.clone(), "catalog", gauges_stop.clone()),
         );
         let served = GrpcServer::new(settings.server.clone())
             .add_service(service)

@@ -316,12 +316,7 @@ impl App {
         }
         supervisor.spawn(
             "notification gauges",
-            platform::outbox::sample_gauges(
-                core.db.clone(),
-                "notification",
-                platform::outbox::GAUGE_INTERVAL,
-                background.clone(),
-            ),
+            platform::outbox::sample_gauges(core.db.clone(), "notification", background.clone()),
         );
         let worker_id = platform::ids::new_id();
         let email_slots = Arc::new(Semaphore::new(core.settings.smtp.pool_size.max(1) as usize));

@@ -326,12 +326,7 @@ impl App {
         }
         supervisor.spawn(
             "ordering gauges",
-            platform::outbox::sample_gauges(
-                self.db.clone(),
-                "ordering",
-                platform::outbox::GAUGE_INTERVAL,
-                self.background.clone(),
-            ),
+            platform::outbox::sample_gauges(self.db.clone(), "ordering", self.background.clone()),
         );
         let scheduler = scheduler::Scheduler::new(
             self.ctx.clone(),

@@ -215,7 +215,6 @@ impl App {
             marketplace_platform::outbox::sample_gauges(
                 db.clone(),
                 "provisioning",
-                marketplace_platform::outbox::GAUGE_INTERVAL,
                 background.clone(),
             ),
         );
