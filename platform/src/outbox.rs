@@ -59,6 +59,8 @@ pub fn event_type(payload: &Payload) -> &'static str {
         Payload::SubscriptionActivated(_) => "subscription_activated",
         Payload::SubscriptionReminder(_) => "subscription_reminder",
         Payload::ResellerProfileChanged(_) => "reseller_profile_changed",
+        Payload::MicrosoftTenantLinkRequested(_) => "microsoft_tenant_link_requested",
+        Payload::MicrosoftTenantLinkUpdated(_) => "microsoft_tenant_link_updated",
         Payload::MarkupChanged(_) => "markup_changed",
         Payload::ConnectorHealthChanged(_) => "connector_health_changed",
     }

@@ -17,5 +17,6 @@ mod shutdown;
 mod startup_errors;
 mod startup_logs;
 mod streams;
+mod tenant_link;
 mod test_clocks;
 mod vendor_credentials;

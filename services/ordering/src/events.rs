@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 
 use crate::context::Ctx;
 use crate::domain::Problem;
-use crate::domain::customer::Customer;
+use crate::domain::customer::{Customer, RELATIONSHIP_FIELD};
 use crate::domain::lifecycle::{self, Provisioned};
 use crate::domain::order::{Change, Order, OrderItem};
 use crate::domain::plan::{MICROSOFT, PlanInfo};
@@ -317,6 +317,11 @@ impl EventHandler for ProvisioningHandler {
                 &p.request_id,
                 Outcome::Failed(p.clone()),
             ),
+            Some(Payload::MicrosoftTenantLinkUpdated(p)) => {
+                return tenant_link_updated(&self.ctx, conn, p)
+                    .await
+                    .map_err(|e| HandleError::Retry(e.to_string()));
+            }
             _ => return Ok(()),
         };
         apply(&self.ctx, conn, order_id, item_id, request_id, outcome)
@@ -326,6 +331,40 @@ impl EventHandler for ProvisioningHandler {
                 _ => HandleError::Retry(e.to_string()),
             })
     }
+}
+
+/// What provisioning learned about a customer's reseller relationship request: the invitation
+/// link, then the tenant id once the customer accepted. The tenant is recorded on the customer
+/// (readiness turns READY, orders reuse it) and items waiting on the relationship resume, all
+/// in the consumer's transaction.
+async fn tenant_link_updated(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    p: &ev::MicrosoftTenantLinkUpdated,
+) -> Result<(), ServiceError> {
+    let Some(mut customer) = ctx.store.customer(conn, &p.customer_id).await? else {
+        tracing::warn!(customer = %p.customer_id, "tenant link of an unknown customer; ignored");
+        return Ok(());
+    };
+    let now = ctx.now();
+    if !customer.learn_relationship(&p.tenant_domain, &p.invitation_url, &p.tenant_id, now) {
+        return Ok(());
+    }
+    customer.version += 1;
+    customer.updated_at = now;
+    ctx.store.update_customer(conn, &customer).await?;
+    if !customer.microsoft.tenant_id.is_empty() {
+        tracing::info!(customer = %customer.id, tenant = %customer.microsoft.tenant_id, "existing Microsoft tenant linked");
+        crate::placing::resume_waiting_on(
+            ctx,
+            conn,
+            &customer.reseller_id,
+            Some(&customer.id),
+            &[RELATIONSHIP_FIELD, "customer.microsoft.tenant_id"],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn day(d: &Option<Date>) -> Option<Day> {

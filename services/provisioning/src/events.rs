@@ -28,9 +28,10 @@ pub(crate) const SOURCE: &str = "provisioning";
 /// Durable consumer name.
 pub(crate) const CONSUMER: &str = "provisioning-from-ordering";
 /// Subjects consumed.
-pub(crate) const SUBJECTS: [&str; 2] = [
+pub(crate) const SUBJECTS: [&str; 3] = [
     "marketplace.ordering.fulfilment_requested",
     "marketplace.ordering.fulfilment_cancel_requested",
+    "marketplace.ordering.microsoft_tenant_link_requested",
 ];
 
 /// The change of a proto `ChangeType` (unspecified / unknown → `None`).
@@ -124,6 +125,7 @@ pub(crate) fn order_from_proto(
             country_code: customer.country_code,
             microsoft_tenant_id: customer.microsoft_tenant_id,
             microsoft_tenant_domain: customer.microsoft_tenant_domain,
+            microsoft_tenant_link_mode: customer.microsoft_tenant_link_mode,
             mca_accepted: customer.microsoft_customer_agreement_accepted,
             mca_accept_time: customer
                 .microsoft_customer_agreement_accept_time
@@ -229,6 +231,36 @@ impl FromOrdering {
         Ok(())
     }
 
+    async fn link_requested(
+        &self,
+        conn: &mut AnyConnection,
+        event: &ev::Envelope,
+        link: &ev::MicrosoftTenantLinkRequested,
+    ) -> Result<(), HandleError> {
+        let domain = link.tenant_domain.trim().to_ascii_lowercase();
+        if link.customer_id.trim().is_empty() || domain.is_empty() {
+            return Err(HandleError::Reject(
+                "microsoft_tenant_link_requested without customer_id or tenant_domain".into(),
+            ));
+        }
+        let reseller_id = link
+            .reseller
+            .as_ref()
+            .map(|r| r.reseller_id.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| event.reseller_id.clone());
+        store::request_tenant_link(
+            conn,
+            &link.customer_id,
+            &reseller_id,
+            &domain,
+            to_micros(self.clock.now()),
+        )
+        .await?;
+        tracing::info!(customer = %link.customer_id, %domain, "watching the reseller relationship of an existing tenant");
+        Ok(())
+    }
+
     async fn cancel(
         &self,
         conn: &mut AnyConnection,
@@ -265,6 +297,9 @@ impl EventHandler for FromOrdering {
         match &event.payload {
             Some(Payload::FulfilmentRequested(req)) => self.requested(conn, event, req).await,
             Some(Payload::FulfilmentCancelRequested(cancel)) => self.cancel(conn, cancel).await,
+            Some(Payload::MicrosoftTenantLinkRequested(link)) => {
+                self.link_requested(conn, event, link).await
+            }
             _ => Ok(()),
         }
     }
@@ -462,6 +497,27 @@ pub(crate) fn connector_health(
             message: error.map(|e| e.message.clone()).unwrap_or_else(|| {
                 "the vendor accepts the marketplace's credentials again; waiting jobs resume".into()
             }),
+        }),
+        clock,
+    )
+}
+
+/// `microsoft_tenant_link_updated`.
+pub(crate) fn tenant_link_updated(
+    link: &store::TenantLinkRow,
+    invitation_url: &str,
+    tenant_id: &str,
+    clock: &SharedClock,
+) -> ev::Envelope {
+    envelope(
+        SOURCE,
+        &link.reseller_id,
+        &link.customer_id,
+        Payload::MicrosoftTenantLinkUpdated(ev::MicrosoftTenantLinkUpdated {
+            customer_id: link.customer_id.clone(),
+            tenant_domain: link.domain.clone(),
+            invitation_url: invitation_url.to_string(),
+            tenant_id: tenant_id.to_string(),
         }),
         clock,
     )

@@ -25,6 +25,7 @@ pub mod connectors;
 pub mod domain;
 mod events;
 mod grpc;
+mod links;
 mod store;
 mod worker;
 
@@ -104,6 +105,7 @@ pub struct App {
     outbox: Outbox,
     wake: Arc<Notify>,
     connectors: Connectors,
+    microsoft: Arc<MicrosoftConnector>,
     hook: Option<Arc<dyn WorkerHook>>,
     consumer: tokio::task::JoinHandle<()>,
     consumer_stop: CancellationToken,
@@ -129,11 +131,10 @@ impl App {
         .await?;
         let outbox = Outbox::new();
         let wake = Arc::new(Notify::new());
+        let microsoft = Arc::new(MicrosoftConnector::new(settings.microsoft.clone())?);
         let connectors = Connectors::new()
             .with(Arc::new(AutodeskConnector::new(settings.autodesk.clone())?))
-            .with(Arc::new(MicrosoftConnector::new(
-                settings.microsoft.clone(),
-            )?));
+            .with(microsoft.clone());
         let consumer_stop = CancellationToken::new();
         let handler = events::FromOrdering {
             clock: deps.clock.clone(),
@@ -158,6 +159,7 @@ impl App {
             outbox,
             wake,
             connectors,
+            microsoft,
             hook: None,
             consumer,
             consumer_stop,
@@ -190,6 +192,7 @@ impl App {
             outbox,
             wake,
             connectors,
+            microsoft,
             hook,
             consumer,
             consumer_stop,
@@ -217,6 +220,17 @@ impl App {
                 "provisioning",
                 background.clone(),
             ),
+        );
+        let watcher = links::Watcher {
+            db: db.clone(),
+            outbox: outbox.clone(),
+            clock: deps.clock.clone(),
+            connector: microsoft,
+            settings: settings.worker.clone(),
+        };
+        supervisor.spawn(
+            "provisioning tenant-link watcher",
+            watcher.run(background.clone()),
         );
         let pool = Arc::new(worker::Pool {
             db: db.clone(),

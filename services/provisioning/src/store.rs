@@ -530,3 +530,99 @@ pub(crate) async fn wake_configuration_waiters(
     .await?;
     Ok(done.rows_affected())
 }
+
+/// A reseller relationship request being watched (existing Microsoft tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TenantLinkRow {
+    pub(crate) customer_id: String,
+    pub(crate) reseller_id: String,
+    pub(crate) domain: String,
+    pub(crate) invitation_url: String,
+    pub(crate) checks: i64,
+    pub(crate) updated_at: i64,
+}
+
+/// Starts (or restarts, for a new domain) watching the relationship request of `customer_id`.
+pub(crate) async fn request_tenant_link(
+    conn: &mut AnyConnection,
+    customer_id: &str,
+    reseller_id: &str,
+    domain: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO provisioning_tenant_links (customer_id, reseller_id, domain, state, next_check_at, updated_at) \
+         VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (customer_id) DO UPDATE SET reseller_id = excluded.reseller_id, \
+         domain = excluded.domain, state = 'pending', tenant_id = '', checks = 0, next_check_at = excluded.next_check_at, \
+         updated_at = excluded.updated_at, \
+         invitation_url = CASE WHEN provisioning_tenant_links.domain = excluded.domain THEN provisioning_tenant_links.invitation_url ELSE '' END",
+    )
+    .bind(customer_id.to_string())
+    .bind(reseller_id.to_string())
+    .bind(domain.to_string())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Pending relationship requests due for a look.
+pub(crate) async fn due_tenant_links(
+    pool: &AnyPool,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<TenantLinkRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT customer_id, reseller_id, domain, invitation_url, checks, updated_at FROM provisioning_tenant_links \
+         WHERE state = 'pending' AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TenantLinkRow {
+                customer_id: r.try_get("customer_id")?,
+                reseller_id: r.try_get("reseller_id")?,
+                domain: r.try_get("domain")?,
+                invitation_url: r.try_get("invitation_url")?,
+                checks: r.try_get("checks")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Records a look at a pending request unless it changed meanwhile (another replica looked, or
+/// a new request replaced it); whether this look was recorded.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_tenant_link(
+    conn: &mut AnyConnection,
+    seen: &TenantLinkRow,
+    invitation_url: &str,
+    tenant_id: &str,
+    next_check_at: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let state = if tenant_id.is_empty() {
+        "pending"
+    } else {
+        "linked"
+    };
+    let done = sqlx::query(
+        "UPDATE provisioning_tenant_links SET invitation_url = $1, tenant_id = $2, state = $3, checks = checks + 1, \
+         next_check_at = $4, updated_at = $5 WHERE customer_id = $6 AND domain = $7 AND state = 'pending' AND updated_at = $8",
+    )
+    .bind(invitation_url.to_string())
+    .bind(tenant_id.to_string())
+    .bind(state.to_string())
+    .bind(next_check_at)
+    .bind(now)
+    .bind(seen.customer_id.clone())
+    .bind(seen.domain.clone())
+    .bind(seen.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -60,6 +60,11 @@ pub struct WorkerSettings {
     pub max_job_age_secs: u64,
     /// How long shutdown waits for in-flight jobs (milliseconds).
     pub drain_timeout_ms: u64,
+    /// First look at a pending reseller relationship (existing Microsoft tenant) after the
+    /// previous one (milliseconds); grows ×1.5 per look up to `tenant_link_poll_max_ms`.
+    pub tenant_link_poll_ms: u64,
+    /// Largest interval between looks at a pending reseller relationship (milliseconds).
+    pub tenant_link_poll_max_ms: u64,
 }
 
 impl Default for WorkerSettings {
@@ -79,6 +84,8 @@ impl Default for WorkerSettings {
             configuration_probe_interval_ms: 60_000,
             max_job_age_secs: 7 * 24 * 3600,
             drain_timeout_ms: 10_000,
+            tenant_link_poll_ms: 1_000,
+            tenant_link_poll_max_ms: 600_000,
         }
     }
 }

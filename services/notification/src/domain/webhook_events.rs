@@ -32,7 +32,9 @@ pub fn public_type(event: &Envelope) -> Option<&'static str> {
         | Payload::FulfilmentProgressed(_)
         | Payload::ResellerProfileChanged(_)
         | Payload::MarkupChanged(_)
-        | Payload::ConnectorHealthChanged(_) => return None,
+        | Payload::ConnectorHealthChanged(_)
+        | Payload::MicrosoftTenantLinkRequested(_)
+        | Payload::MicrosoftTenantLinkUpdated(_) => return None,
     })
 }
 

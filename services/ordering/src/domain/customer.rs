@@ -102,7 +102,39 @@ pub struct MicrosoftIdentity {
     pub link_mode: TenantLinkMode,
     /// Tenant display name.
     pub tenant_name: String,
+    /// The reseller relationship request when linking an existing tenant.
+    #[serde(default)]
+    pub relationship: ResellerRelationship,
 }
+
+/// State of a reseller relationship request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationshipStatus {
+    /// No request (the tenant is created, or already known).
+    #[default]
+    None,
+    /// Waiting for the customer to accept the invitation.
+    Pending,
+    /// Accepted: the tenant id is known.
+    Accepted,
+}
+
+/// The reseller relationship request of a customer linking its existing Microsoft tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ResellerRelationship {
+    /// State.
+    pub status: RelationshipStatus,
+    /// Invitation link to send to the customer's global admin (empty until Partner Center gave it).
+    pub invitation_url: String,
+    /// The tenant domain the request is for.
+    pub tenant_domain: String,
+    /// When the customer accepted (µs; 0 while pending).
+    pub accepted_at: i64,
+}
+
+/// The field readiness and provisioning name while a relationship request is pending.
+pub const RELATIONSHIP_FIELD: &str = "customer.microsoft.reseller_relationship";
 
 /// Agreement types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -222,6 +254,15 @@ impl Customer {
                 "required to create a tenant",
             ));
         }
+        if ms.link_mode == TenantLinkMode::LinkExisting
+            && ms.tenant_domain.is_empty()
+            && ms.tenant_id.is_empty()
+        {
+            out.push(Problem::new(
+                "customer.microsoft.tenant_domain",
+                "required to link an existing tenant (its domain, e.g. contoso.onmicrosoft.com)",
+            ));
+        }
         if !self.autodesk_csn.is_empty() && !is_csn(&self.autodesk_csn) {
             out.push(Problem::new("customer.autodesk.csn", "must be 10 digits"));
         }
@@ -265,6 +306,67 @@ impl Customer {
                 .map(|c| format!("{} {} {}", c.email, c.first_name, c.last_name)),
         );
         parts.join(" ").to_lowercase()
+    }
+
+    /// Whether the customer waits for a reseller relationship request to be accepted: linking
+    /// an existing tenant whose id is still unknown.
+    pub fn links_existing_tenant(&self) -> bool {
+        self.microsoft.link_mode == TenantLinkMode::LinkExisting
+            && self.microsoft.tenant_id.is_empty()
+            && !self.microsoft.tenant_domain.is_empty()
+    }
+
+    /// Opens a reseller relationship request for the tenant domain when the customer links an
+    /// existing tenant and none is pending for that domain yet; true when one was opened (the
+    /// caller asks provisioning for it in the same transaction).
+    pub fn open_relationship_request(&mut self) -> bool {
+        if !self.links_existing_tenant() {
+            if self.microsoft.tenant_id.is_empty() {
+                self.microsoft.relationship = ResellerRelationship::default();
+            }
+            return false;
+        }
+        let domain = self.microsoft.tenant_domain.to_ascii_lowercase();
+        let r = &self.microsoft.relationship;
+        if r.status == RelationshipStatus::Pending && r.tenant_domain == domain {
+            return false;
+        }
+        self.microsoft.relationship = ResellerRelationship {
+            status: RelationshipStatus::Pending,
+            tenant_domain: domain,
+            ..ResellerRelationship::default()
+        };
+        true
+    }
+
+    /// Applies what provisioning learned about the pending relationship request for `domain`
+    /// (the invitation link, then the tenant id once accepted); true when something changed.
+    pub fn learn_relationship(
+        &mut self,
+        domain: &str,
+        invitation_url: &str,
+        tenant_id: &str,
+        now: i64,
+    ) -> bool {
+        let r = &mut self.microsoft.relationship;
+        if r.status != RelationshipStatus::Pending
+            || !r.tenant_domain.eq_ignore_ascii_case(domain)
+            || !self.microsoft.tenant_id.is_empty()
+        {
+            return false;
+        }
+        let mut changed = false;
+        if !invitation_url.is_empty() && r.invitation_url != invitation_url {
+            r.invitation_url = invitation_url.to_string();
+            changed = true;
+        }
+        if !tenant_id.is_empty() {
+            r.status = RelationshipStatus::Accepted;
+            r.accepted_at = now;
+            self.microsoft.tenant_id = tenant_id.to_string();
+            changed = true;
+        }
+        changed
     }
 
     /// Records what a successful provisioning learned: the Microsoft tenant (reused later) and
@@ -323,6 +425,7 @@ impl Customer {
                 tenant_domain: "contoso.onmicrosoft.com".into(),
                 link_mode: TenantLinkMode::Create,
                 tenant_name: "Contoso".into(),
+                relationship: ResellerRelationship::default(),
             },
             autodesk_csn: String::new(),
             agreements: vec![Agreement {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Problem;
 use super::cart::Cart;
-use super::customer::{ContactRole, Customer, TenantLinkMode};
+use super::customer::{ContactRole, Customer, RELATIONSHIP_FIELD, TenantLinkMode};
 use super::plan::{AUTODESK, MICROSOFT, ParamScope, PlanInfo};
 use super::reseller::Reseller;
 
@@ -206,6 +206,14 @@ fn vendor_facts(
                     out.push(Problem::new(
                         "customer.microsoft.link_mode",
                         "choose to create the tenant or link the existing one",
+                    ));
+                } else if ms.link_mode == TenantLinkMode::LinkExisting {
+                    out.push(Problem::new(
+                        RELATIONSHIP_FIELD,
+                        format!(
+                            "waiting for the customer to accept the reseller relationship for {}: send the invitation link ({RELATIONSHIP_FIELD}.invitation_url) to the customer's global admin",
+                            ms.tenant_domain
+                        ),
                     ));
                 }
             }

@@ -9,7 +9,7 @@ use platform::clock::micros_to_timestamp;
 use crate::domain::cart::{Cart, CartStatus, LineStatus};
 use crate::domain::customer::{
     Address, Agreement, AgreementKind, Contact, ContactRole, Customer, MicrosoftIdentity,
-    TenantLinkMode,
+    RelationshipStatus, ResellerRelationship, TenantLinkMode,
 };
 use crate::domain::order::{ItemPrice, Order, Payment};
 use crate::domain::readiness::VendorReadiness;
@@ -134,7 +134,24 @@ pub(crate) fn microsoft_from(m: &Option<pb::MicrosoftIdentity>) -> MicrosoftIden
         tenant_domain: m.tenant_domain.trim().to_lowercase(),
         link_mode,
         tenant_name: m.tenant_name,
+        // Output only: kept by the service, never taken from the wire.
+        relationship: ResellerRelationship::default(),
     }
+}
+
+/// The wire reseller relationship request (absent when there is none).
+fn relationship(r: &ResellerRelationship) -> Option<pb::ResellerRelationship> {
+    let status = match r.status {
+        RelationshipStatus::None => return None,
+        RelationshipStatus::Pending => pb::ResellerRelationshipStatus::Pending,
+        RelationshipStatus::Accepted => pb::ResellerRelationshipStatus::Accepted,
+    };
+    Some(pb::ResellerRelationship {
+        status: status as i32,
+        invitation_url: r.invitation_url.clone(),
+        tenant_domain: r.tenant_domain.clone(),
+        accept_time: (r.accepted_at > 0).then(|| micros_to_timestamp(r.accepted_at)),
+    })
 }
 
 /// The wire agreement.
@@ -177,6 +194,7 @@ pub(crate) fn customer(c: &Customer) -> pb::Customer {
                 TenantLinkMode::Unspecified => 0,
             },
             tenant_name: c.microsoft.tenant_name.clone(),
+            reseller_relationship: relationship(&c.microsoft.relationship),
         }),
         autodesk: Some(pb::AutodeskIdentity {
             csn: c.autodesk_csn.clone(),

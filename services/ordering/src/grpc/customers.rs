@@ -9,8 +9,11 @@ use super::{Customers, Reply, convert, cursor, next_token, own_customer, princip
 use crate::domain::Problem;
 use crate::domain::cart::into_result;
 use crate::domain::customer::{Agreement, AgreementKind, Customer, MCA_TEMPLATE_ID};
+use crate::events;
 use crate::placing::actor;
 use crate::store::check_etag;
+use marketplace_proto::events::v1 as ev;
+use marketplace_proto::events::v1::envelope::Payload;
 
 const MUTABLE: [&str; 6] = [
     "name",
@@ -70,8 +73,10 @@ fn apply(target: &mut Customer, source: &pb::Customer, mask: &[String]) -> Vec<P
         } else {
             incoming.tenant_id.clone()
         };
+        let relationship = std::mem::take(&mut target.microsoft.relationship);
         target.microsoft = incoming;
         target.microsoft.tenant_id = keep;
+        target.microsoft.relationship = relationship;
     }
     if wants("autodesk") {
         target.autodesk_csn = source
@@ -84,6 +89,23 @@ fn apply(target: &mut Customer, source: &pb::Customer, mask: &[String]) -> Vec<P
         target.language_code = source.language_code.trim().to_string();
     }
     problems
+}
+
+/// Asks provisioning (in the caller's transaction) for the reseller relationship request of a
+/// customer linking its existing Microsoft tenant: it fetches the invitation link and watches
+/// for the customer's acceptance.
+async fn request_tenant_link(
+    ctx: &crate::context::Ctx,
+    conn: &mut sqlx::AnyConnection,
+    c: &Customer,
+) -> Result<(), ServiceError> {
+    let reseller = ctx.store.reseller(conn, &c.reseller_id).await?;
+    let payload = Payload::MicrosoftTenantLinkRequested(ev::MicrosoftTenantLinkRequested {
+        customer_id: c.id.clone(),
+        tenant_domain: c.microsoft.relationship.tenant_domain.clone(),
+        reseller: Some(events::reseller_facts(&c.reseller_id, reseller.as_ref())),
+    });
+    events::append(ctx, conn, &c.reseller_id, &c.id, payload).await
 }
 
 impl Customers {
@@ -108,8 +130,14 @@ impl Customers {
         let mut problems = apply(&mut c, &source, &[]);
         problems.extend(c.validate());
         into_result(problems)?;
-        let mut conn = ctx.store.conn().await?;
-        ctx.store.insert_customer(&mut conn, &c).await?;
+        let link = c.open_relationship_request();
+        let mut tx = ctx.store.begin().await?;
+        ctx.store.insert_customer(&mut tx, &c).await?;
+        if link {
+            request_tenant_link(ctx, &mut tx, &c).await?;
+        }
+        tx.commit().await?;
+        ctx.outbox.notify();
         Ok(convert::customer(&c))
     }
 
@@ -177,10 +205,15 @@ impl Customers {
         let mut problems = apply(&mut c, &source, &req.update_mask);
         problems.extend(c.validate());
         into_result(problems)?;
+        let link = c.open_relationship_request();
         c.version += 1;
         c.updated_at = ctx.now();
         ctx.store.update_customer(&mut tx, &c).await?;
+        if link {
+            request_tenant_link(ctx, &mut tx, &c).await?;
+        }
         tx.commit().await?;
+        ctx.outbox.notify();
         Ok(convert::customer(&c))
     }
 

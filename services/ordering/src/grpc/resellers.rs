@@ -172,9 +172,9 @@ impl Resellers {
         r.updated_at = ctx.now();
         ctx.store.update_reseller(&mut tx, &r).await?;
         profile_changed(ctx, &mut tx, &r).await?;
+        crate::placing::resume_waiting_on_profile(ctx, &mut tx, &before, &r).await?;
         tx.commit().await?;
         ctx.outbox.notify();
-        crate::placing::resume_waiting_on_profile(ctx, &before, &r).await;
         Ok(convert::reseller(&r))
     }
 }

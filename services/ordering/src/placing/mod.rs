@@ -15,7 +15,7 @@ pub(crate) use change::{ChangeRequest, change_order, place_change, visible_subsc
 pub(crate) use checkout::checkout;
 pub(crate) use notes::add_note;
 pub(crate) use resubmit::resubmit;
-pub(crate) use resume::resume_waiting_on_profile;
+pub(crate) use resume::{resume_waiting_on, resume_waiting_on_profile};
 pub(crate) use started::{price as price_started, sync as sync_started};
 pub(crate) use submit::submit;
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use platform::ServiceError;
 use platform::identity::Principal;
+use sqlx::AnyConnection;
 
 use super::{autodesk_rule, visible_order};
 use crate::context::Ctx;
@@ -26,20 +27,32 @@ pub(crate) async fn resubmit(
     parameters: BTreeMap<String, String>,
     etag: &str,
 ) -> Result<Order, ServiceError> {
+    let mut tx = ctx.store.begin().await?;
+    let order = resubmit_in(ctx, &mut tx, principal, order_id, item_id, parameters, etag).await?;
+    tx.commit().await?;
+    ctx.outbox.notify();
+    Ok(order)
+}
+
+/// [`resubmit`] inside the caller's transaction (the re-submission commits with it).
+pub(crate) async fn resubmit_in(
+    ctx: &Ctx,
+    tx: &mut AnyConnection,
+    principal: &Principal,
+    order_id: &str,
+    item_id: &str,
+    parameters: BTreeMap<String, String>,
+    etag: &str,
+) -> Result<Order, ServiceError> {
     let (mut order, customer, reseller) = {
-        let mut conn = ctx.store.conn().await?;
-        let order = visible_order(
-            principal,
-            ctx.store.order(&mut conn, order_id).await?,
-            order_id,
-        )?;
+        let order = visible_order(principal, ctx.store.order(tx, order_id).await?, order_id)?;
         check_etag(etag, order.version, "order")?;
         let customer = ctx
             .store
-            .customer(&mut conn, &order.customer_id)
+            .customer(tx, &order.customer_id)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("customer {}", order.customer_id)))?;
-        let reseller = ctx.store.reseller(&mut conn, &order.reseller_id).await?;
+        let reseller = ctx.store.reseller(tx, &order.reseller_id).await?;
         (order, customer, reseller)
     };
     let index = order
@@ -87,11 +100,10 @@ pub(crate) async fn resubmit(
     into_result(item.plan.check_parameters(&line_values, "parameters"))?;
     let facts = reseller_facts(&order.reseller_id, reseller.as_ref());
     let base = order.version;
-    let mut tx = ctx.store.begin().await?;
-    let time = ctx.time_of(&mut tx, &order.customer_id).await?;
+    let time = ctx.time_of(tx, &order.customer_id).await?;
     let now = time.now;
     if item.plan.vendor_id == AUTODESK {
-        autodesk_rule(ctx, &mut tx, &order.reseller_id, &order.id).await?;
+        autodesk_rule(ctx, tx, &order.reseller_id, &order.id).await?;
     }
     {
         let entry = &mut order.items[index];
@@ -106,19 +118,16 @@ pub(crate) async fn resubmit(
         entry.vendor_message.clear();
     }
     let change = order.transition_item(item_id, ItemStatus::Pending, now)?;
-    events::record(ctx, &mut tx, &mut order, change, &facts).await?;
+    events::record(ctx, tx, &mut order, change, &facts).await?;
     if matches!(
         order.status,
         OrderStatus::ProvisioningFailed | OrderStatus::CompletedWithErrors
     ) {
         let change =
             order.transition(OrderStatus::ProvisioningStarted, "item re-submitted", now)?;
-        events::record(ctx, &mut tx, &mut order, change, &facts).await?;
+        events::record(ctx, tx, &mut order, change, &facts).await?;
     }
-    if let Some(mut sub) = ctx
-        .store
-        .subscription(&mut tx, &item.subscription_id)
-        .await?
+    if let Some(mut sub) = ctx.store.subscription(tx, &item.subscription_id).await?
         && sub.status == SubscriptionStatus::NotProvisioned
     {
         let from = sub.set_status(
@@ -130,8 +139,8 @@ pub(crate) async fn resubmit(
         sub.vendor_message.clear();
         sub.parameters = order.items[index].parameters.clone();
         sub.version += 1;
-        ctx.store.update_subscription(&mut tx, &sub).await?;
-        events::subscription_changed(ctx, &mut tx, &sub, from, "re-submitted", &facts).await?;
+        ctx.store.update_subscription(tx, &sub).await?;
+        events::subscription_changed(ctx, tx, &sub, from, "re-submitted", &facts).await?;
     }
     let payload = fulfilment_requested(
         &order,
@@ -140,16 +149,7 @@ pub(crate) async fn resubmit(
         &customer_facts(&customer),
         time.offset_ms,
     );
-    events::append(
-        ctx,
-        &mut tx,
-        &order.reseller_id,
-        &order.customer_id,
-        payload,
-    )
-    .await?;
-    ctx.store.update_order(&mut tx, &order, base).await?;
-    tx.commit().await?;
-    ctx.outbox.notify();
+    events::append(ctx, tx, &order.reseller_id, &order.customer_id, payload).await?;
+    ctx.store.update_order(tx, &order, base).await?;
     Ok(order)
 }

@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use platform::ServiceError;
+use platform::error::ErrorCode;
 use platform::identity::Principal;
+use sqlx::AnyConnection;
 
-use super::resubmit;
+use super::resubmit::resubmit_in;
 use crate::context::Ctx;
 use crate::domain::reseller::Reseller;
 use crate::domain::state::ItemStatus;
@@ -33,42 +36,66 @@ fn corrected_fields(before: &Reseller, after: &Reseller) -> Vec<&'static str> {
     fields
 }
 
-/// Re-submits every INQUIRING item of the reseller whose vendor error names a profile fact that
-/// changed from `before` to `after`. Runs after the profile update committed; an item that
-/// cannot be resumed is logged and left for a manual re-submission.
-pub(crate) async fn resume_waiting_on_profile(ctx: &Ctx, before: &Reseller, after: &Reseller) {
+/// Re-submits, inside the profile update's transaction, every INQUIRING item of the reseller
+/// whose vendor error names a profile fact that changed from `before` to `after`: the resumption
+/// commits with the correction or not at all (a crash cannot lose it).
+pub(crate) async fn resume_waiting_on_profile(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    before: &Reseller,
+    after: &Reseller,
+) -> Result<(), ServiceError> {
     let fields = corrected_fields(before, after);
+    resume_waiting_on(ctx, conn, &after.id, None, &fields).await
+}
+
+/// Re-submits, inside the caller's transaction, every INQUIRING item of `reseller_id` (of one
+/// customer when given) whose vendor error names one of `fields`. An item that cannot be resumed
+/// (a business rule refuses it) is logged and left for a manual re-submission; a storage error
+/// fails the transaction.
+pub(crate) async fn resume_waiting_on(
+    ctx: &Ctx,
+    conn: &mut AnyConnection,
+    reseller_id: &str,
+    customer_id: Option<&str>,
+    fields: &[&str],
+) -> Result<(), ServiceError> {
     if fields.is_empty() {
-        return;
+        return Ok(());
     }
-    let orders = match ctx.store.conn().await {
-        Ok(mut conn) => ctx.store.provisioning_orders(&mut conn, &after.id).await,
-        Err(e) => Err(e),
-    };
-    let orders = match orders {
-        Ok(orders) => orders,
-        Err(error) => {
-            tracing::warn!(reseller = %after.id, %error, "could not look for items waiting on the reseller profile");
-            return;
-        }
-    };
+    let orders = ctx.store.provisioning_orders(conn, reseller_id).await?;
     let system = Principal::service("ordering");
     for order in orders {
-        let waiting = order.items.iter().filter(|i| {
-            i.status == ItemStatus::Inquiring
-                && i.parameter_errors
-                    .iter()
-                    .any(|p| fields.contains(&p.field.as_str()))
-        });
+        if customer_id.is_some_and(|c| c != order.customer_id) {
+            continue;
+        }
+        let waiting: Vec<String> = order
+            .items
+            .iter()
+            .filter(|i| {
+                i.status == ItemStatus::Inquiring
+                    && i.parameter_errors
+                        .iter()
+                        .any(|p| fields.contains(&p.field.as_str()))
+            })
+            .map(|i| i.id.clone())
+            .collect();
         for item in waiting {
-            match resubmit(ctx, &system, &order.id, &item.id, BTreeMap::new(), "").await {
+            match resubmit_in(ctx, conn, &system, &order.id, &item, BTreeMap::new(), "").await {
                 Ok(_) => {
-                    tracing::info!(order = %order.id, item = %item.id, "item resumed after the reseller profile was corrected")
+                    tracing::info!(order = %order.id, %item, "item resumed: what it waited for is known now")
                 }
-                Err(error) => {
-                    tracing::warn!(order = %order.id, item = %item.id, %error, "item waiting on the reseller profile not resumed")
+                Err(error)
+                    if matches!(
+                        error.code,
+                        ErrorCode::FailedPrecondition | ErrorCode::NotFound
+                    ) =>
+                {
+                    tracing::warn!(order = %order.id, %item, %error, "waiting item not resumed; a manual re-submission is still possible")
                 }
+                Err(error) => return Err(error),
             }
         }
     }
+    Ok(())
 }

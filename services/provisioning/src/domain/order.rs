@@ -158,6 +158,10 @@ pub struct Customer {
     pub microsoft_tenant_id: String,
     /// Microsoft tenant domain (`x.onmicrosoft.com`).
     pub microsoft_tenant_domain: String,
+    /// How the tenant is obtained while its id is unknown: `create` or `link_existing` (an
+    /// existing tenant is never created: it is linked once the customer accepts the reseller
+    /// relationship).
+    pub microsoft_tenant_link_mode: String,
     /// Whether the customer accepted the Microsoft Customer Agreement.
     pub mca_accepted: bool,
     /// When it was accepted.

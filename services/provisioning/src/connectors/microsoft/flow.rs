@@ -51,6 +51,20 @@ pub(super) async fn new_subscription(
         if !customer.microsoft_tenant_id.trim().is_empty() {
             cp.customer_tenant_id = Some(customer.microsoft_tenant_id.trim().to_string());
             cp.customer_tenant_domain = Some(customer.microsoft_tenant_domain.clone());
+        } else if customer.microsoft_tenant_link_mode == "link_existing" {
+            // An existing tenant is never created: it is linked once the customer accepts the
+            // reseller relationship (the item resumes then).
+            return Err(stop(
+                VendorError::needs_input(
+                    "relationship_pending",
+                    format!(
+                        "waiting for the customer to accept the reseller relationship for {}",
+                        customer.microsoft_tenant_domain
+                    ),
+                    "customer.microsoft.reseller_relationship",
+                ),
+                &last,
+            ));
         } else {
             let domain = Some(customer.microsoft_tenant_domain.trim())
                 .filter(|d| !d.is_empty())

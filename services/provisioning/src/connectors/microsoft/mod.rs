@@ -57,6 +57,16 @@ pub struct MicrosoftConnector {
     client: reqwest::Client,
     gate: Gate,
     mca_template: Mutex<Option<String>>,
+    invitation_url: Mutex<Option<String>>,
+}
+
+/// What Partner Center says about linking a customer's existing tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantLink {
+    /// The partner's reseller relationship invitation link (to send to the customer).
+    pub invitation_url: String,
+    /// The tenant id once the customer accepted the relationship.
+    pub tenant_id: Option<String>,
 }
 
 /// Why a round stopped early: the report to hand back.
@@ -71,6 +81,7 @@ impl MicrosoftConnector {
             client,
             gate: Gate::default(),
             mca_template: Mutex::new(None),
+            invitation_url: Mutex::new(None),
         })
     }
 
@@ -186,6 +197,67 @@ impl MicrosoftConnector {
         }
     }
 
+    /// How long calls are refused after a 429 (`None` when open).
+    pub fn blocked(&self) -> Option<Duration> {
+        self.gate.remaining()
+    }
+
+    /// Linking the existing tenant `domain`: the reseller relationship invitation link (read
+    /// once from `GET /v1/customers/relationshiprequests`) and, once the customer accepted it,
+    /// the tenant id (the tenant then is among the partner's customers, found by domain).
+    pub async fn tenant_link(&self, domain: &str) -> Result<TenantLink, VendorError> {
+        let mut last = None;
+        let invitation_url = {
+            let mut cached = self.invitation_url.lock().await;
+            match cached.as_ref() {
+                Some(url) => url.clone(),
+                None => {
+                    let body = self
+                        .read("/v1/customers/relationshiprequests", Call::Read, &mut last)
+                        .await
+                        .map_err(stop_error)?;
+                    let url = text(&body, "url");
+                    if url.is_empty() {
+                        return Err(VendorError::transient(
+                            "bad_response",
+                            "Partner Center gave no reseller relationship invitation link",
+                        ));
+                    }
+                    *cached = Some(url.clone());
+                    url
+                }
+            }
+        };
+        let domain = domain.trim().to_ascii_lowercase();
+        let filter =
+            serde_json::json!({"Field": "Domain", "Value": domain, "Operator": "starts_with"});
+        let mut url = reqwest::Url::parse("http://partner-center/v1/customers")
+            .map_err(|e| VendorError::permanent("bad_request", e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("size", "500")
+            .append_pair("filter", &filter.to_string());
+        let path = format!("/v1/customers?{}", url.query().unwrap_or_default());
+        let body = self
+            .read(&path, Call::Read, &mut last)
+            .await
+            .map_err(stop_error)?;
+        let tenant_id = body
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c.get("companyProfile")
+                    .is_some_and(|p| text(p, "domain").eq_ignore_ascii_case(&domain))
+            })
+            .map(|c| text(c, "id"))
+            .filter(|id| !id.is_empty());
+        Ok(TenantLink {
+            invitation_url,
+            tenant_id,
+        })
+    }
+
     /// The MCA template id (read once from the agreement metadata).
     pub(crate) async fn mca_template(&self, last: &mut Option<String>) -> Result<String, Stop> {
         let mut cached = self.mca_template.lock().await;
@@ -216,6 +288,14 @@ impl MicrosoftConnector {
             })?;
         *cached = Some(id.clone());
         Ok(id)
+    }
+}
+
+/// The error of a stopped read.
+fn stop_error(stop: Stop) -> VendorError {
+    match stop.step {
+        Step::Error(e) => e,
+        _ => VendorError::transient("network", "Partner Center call stopped"),
     }
 }
 
