@@ -349,4 +349,43 @@ mod tests {
         assert_eq!(none[0].missing[0].field, "cart.customer_id");
         assert!(check(&cart, Some(&Customer::demo(0)), None)[0].is_ready());
     }
+
+    #[test]
+    fn linking_an_existing_tenant_waits_for_the_relationship_then_is_ready() {
+        let cart = cart_with(MICROSOFT, vec![]);
+        let mut customer = Customer::demo(0);
+        customer.microsoft.link_mode = TenantLinkMode::LinkExisting;
+        customer.microsoft.tenant_domain = "Fabrikam.onmicrosoft.com".into();
+        assert!(customer.open_relationship_request());
+        assert!(
+            !customer.open_relationship_request(),
+            "one request per domain"
+        );
+        let waiting = check(&cart, Some(&customer), Some(&Reseller::demo(0)));
+        let problem = waiting[0]
+            .missing
+            .iter()
+            .find(|p| p.field == RELATIONSHIP_FIELD)
+            .expect("INQUIRING on the relationship");
+        assert!(
+            problem
+                .description
+                .contains("waiting for the customer to accept the reseller relationship"),
+            "{problem:?}"
+        );
+        // Another domain's answer changes nothing; this domain's link, then its tenant, do.
+        assert!(!customer.learn_relationship("other.onmicrosoft.com", "https://x", "t", 1));
+        assert!(customer.learn_relationship("fabrikam.onmicrosoft.com", "https://invite", "", 1));
+        assert_eq!(
+            customer.microsoft.relationship.invitation_url,
+            "https://invite"
+        );
+        assert!(!check(&cart, Some(&customer), Some(&Reseller::demo(0)))[0].is_ready());
+        let tenant = "11111111-2222-3333-4444-555555555555";
+        assert!(customer.learn_relationship("fabrikam.onmicrosoft.com", "", tenant, 2));
+        assert_eq!(customer.microsoft.tenant_id, tenant);
+        let ready = check(&cart, Some(&customer), Some(&Reseller::demo(0)));
+        assert!(ready[0].is_ready(), "{:?}", ready[0].missing);
+        assert!(!customer.learn_relationship("fabrikam.onmicrosoft.com", "", tenant, 3));
+    }
 }
