@@ -159,6 +159,8 @@ pub(crate) struct FromOrdering {
     pub(crate) clock: SharedClock,
     pub(crate) outbox: Outbox,
     pub(crate) wake: Arc<Notify>,
+    /// Wakes the tenant-link watcher.
+    pub(crate) link_wake: Arc<Notify>,
 }
 
 impl FromOrdering {
@@ -258,6 +260,9 @@ impl FromOrdering {
         )
         .await?;
         tracing::info!(customer = %link.customer_id, %domain, "watching the reseller relationship of an existing tenant");
+        // The row commits with the inbox transaction right after this; the watcher looks again
+        // each round while a request is pending.
+        self.link_wake.notify_one();
         Ok(())
     }
 

@@ -105,7 +105,7 @@ pub struct App {
     outbox: Outbox,
     wake: Arc<Notify>,
     connectors: Connectors,
-    microsoft: Arc<MicrosoftConnector>,
+    link_wake: Arc<Notify>,
     hook: Option<Arc<dyn WorkerHook>>,
     consumer: tokio::task::JoinHandle<()>,
     consumer_stop: CancellationToken,
@@ -131,15 +131,18 @@ impl App {
         .await?;
         let outbox = Outbox::new();
         let wake = Arc::new(Notify::new());
-        let microsoft = Arc::new(MicrosoftConnector::new(settings.microsoft.clone())?);
         let connectors = Connectors::new()
             .with(Arc::new(AutodeskConnector::new(settings.autodesk.clone())?))
-            .with(microsoft.clone());
+            .with(Arc::new(MicrosoftConnector::new(
+                settings.microsoft.clone(),
+            )?));
         let consumer_stop = CancellationToken::new();
+        let link_wake = Arc::new(Notify::new());
         let handler = events::FromOrdering {
             clock: deps.clock.clone(),
             outbox: outbox.clone(),
             wake: wake.clone(),
+            link_wake: link_wake.clone(),
         };
         let consumer = Consumer {
             name: events::CONSUMER.to_string(),
@@ -159,7 +162,7 @@ impl App {
             outbox,
             wake,
             connectors,
-            microsoft,
+            link_wake,
             hook: None,
             consumer,
             consumer_stop,
@@ -192,7 +195,7 @@ impl App {
             outbox,
             wake,
             connectors,
-            microsoft,
+            link_wake,
             hook,
             consumer,
             consumer_stop,
@@ -225,13 +228,11 @@ impl App {
             db: db.clone(),
             outbox: outbox.clone(),
             clock: deps.clock.clone(),
-            connector: microsoft,
+            // Its own client: the jobs' connector keeps its state (gate, caches) to itself.
+            connector: Arc::new(MicrosoftConnector::new(settings.microsoft.clone())?),
             settings: settings.worker.clone(),
+            wake: link_wake,
         };
-        supervisor.spawn(
-            "provisioning tenant-link watcher",
-            watcher.run(background.clone()),
-        );
         let pool = Arc::new(worker::Pool {
             db: db.clone(),
             outbox: outbox.clone(),
@@ -245,6 +246,10 @@ impl App {
         for worker in pool.spawn(&background) {
             supervisor.adopt("provisioning worker", worker);
         }
+        supervisor.spawn(
+            "provisioning tenant-link watcher",
+            watcher.run(background.clone()),
+        );
         let operations = grpc::Operations {
             db: db.clone(),
             identity: deps.identity.clone(),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use marketplace_platform::clock::{SharedClock, to_micros};
 use marketplace_platform::db::Database;
 use marketplace_platform::outbox::Outbox;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::connectors::microsoft::MicrosoftConnector;
@@ -19,6 +20,9 @@ use crate::worker::WorkerSettings;
 
 /// Requests looked at per round.
 const BATCH: i64 = 50;
+/// How often an idle watcher looks for pending requests anyway (e.g. after a restart, or one
+/// requested through another replica).
+const IDLE_LOOK: Duration = Duration::from_secs(60);
 
 /// The watcher's dependencies.
 pub(crate) struct Watcher {
@@ -27,23 +31,34 @@ pub(crate) struct Watcher {
     pub(crate) clock: SharedClock,
     pub(crate) connector: Arc<MicrosoftConnector>,
     pub(crate) settings: WorkerSettings,
+    /// Notified when a request was recorded (the watcher then looks until none is pending).
+    pub(crate) wake: Arc<Notify>,
 }
 
 impl Watcher {
     /// Looks at due requests until `stop` is cancelled.
     pub(crate) async fn run(self, stop: CancellationToken) {
         let tick = Duration::from_millis(self.settings.tenant_link_poll_ms.clamp(10, 60_000));
+        // Idle (no request pending) until woken or the idle look is due.
+        let mut active = false;
         loop {
+            let wait = if active { tick } else { IDLE_LOOK };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(tick) => {}
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
             }
             if self.connector.blocked().is_some() {
+                active = true;
                 continue;
             }
-            if let Err(error) = self.round().await {
-                tracing::warn!(%error, "tenant-link round failed; retried next round");
-            }
+            active = match self.round().await {
+                Ok(pending) => pending,
+                Err(error) => {
+                    tracing::warn!(%error, "tenant-link round failed; retried next round");
+                    true
+                }
+            };
         }
     }
 
@@ -56,13 +71,14 @@ impl Watcher {
         (ms as i64) * 1_000
     }
 
-    async fn round(&self) -> anyhow::Result<()> {
+    /// One round over the due requests; whether any request is still pending.
+    async fn round(&self) -> anyhow::Result<bool> {
         let now = to_micros(self.clock.now());
         let due = store::due_tenant_links(self.db.pool(), now, BATCH).await?;
         for link in due {
             self.look(&link).await?;
         }
-        Ok(())
+        Ok(store::pending_tenant_links(self.db.pool()).await? > 0)
     }
 
     async fn look(&self, link: &TenantLinkRow) -> anyhow::Result<()> {

@@ -626,3 +626,10 @@ pub(crate) async fn record_tenant_link(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// How many relationship requests are pending.
+pub(crate) async fn pending_tenant_links(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM provisioning_tenant_links WHERE state = 'pending'")
+        .fetch_one(pool)
+        .await
+}
