@@ -224,28 +224,7 @@ impl Drop for OpenStream {
 }
 
 /// The gRPC code's name as in the services' metrics (`OK`, `Unavailable`, …).
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code as C;
-    match code {
-        C::Ok => "OK",
-        C::Cancelled => "Cancelled",
-        C::Unknown => "Unknown",
-        C::InvalidArgument => "InvalidArgument",
-        C::DeadlineExceeded => "DeadlineExceeded",
-        C::NotFound => "NotFound",
-        C::AlreadyExists => "AlreadyExists",
-        C::PermissionDenied => "PermissionDenied",
-        C::ResourceExhausted => "ResourceExhausted",
-        C::FailedPrecondition => "FailedPrecondition",
-        C::Aborted => "Aborted",
-        C::OutOfRange => "OutOfRange",
-        C::Unimplemented => "Unimplemented",
-        C::Internal => "Internal",
-        C::Unavailable => "Unavailable",
-        C::DataLoss => "DataLoss",
-        C::Unauthenticated => "Unauthenticated",
-    }
-}
+pub(crate) use platform::metrics::code_name;
 
 #[cfg(test)]
 mod tests {

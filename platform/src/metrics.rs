@@ -130,7 +130,8 @@ where
     }
 }
 
-fn code_name(code: tonic::Code) -> &'static str {
+/// The gRPC code's name as metrics label it (`OK`, `Unavailable`, …).
+pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code as C;
     match code {
         C::Ok => "OK",
